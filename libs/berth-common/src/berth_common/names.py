@@ -1,0 +1,29 @@
+"""App names: the one place that decides what an app name may be.
+
+An app name becomes a DNS label (`<app>.<base domain>`), a Docker network and image name,
+a NATS subject token and a Postgres value, so it is validated here and nowhere else.
+"""
+import re
+
+MAX_LENGTH = 30
+_APP_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$")
+
+
+class InvalidAppName(ValueError):
+    pass
+
+
+def validate_app_name(name: object) -> str:
+    """Return the name if it is a valid app name, else raise InvalidAppName saying why."""
+    if not isinstance(name, str) or not name:
+        raise InvalidAppName("app name is required")
+    if len(name) > MAX_LENGTH:
+        raise InvalidAppName(f"app name {name!r} is longer than {MAX_LENGTH} characters")
+    if not _APP_NAME.match(name):
+        raise InvalidAppName(
+            f"app name {name!r} is invalid: use lowercase letters, digits and dashes, "
+            "starting with a letter and not ending with a dash"
+        )
+    if "--" in name:
+        raise InvalidAppName(f"app name {name!r} is invalid: it may not contain '--'")
+    return name
