@@ -86,7 +86,11 @@ ORDER BY seq LIMIT 100
 async def run_outbox_relay(pool: asyncpg.Pool, js: JetStreamContext, poll_s: float = 1.0) -> None:
     wake = asyncio.Event()
     listener = await pool.acquire()
-    await listener.add_listener("berth_outbox", lambda *_: wake.set())
+
+    def on_notify(*_):
+        wake.set()
+
+    await listener.add_listener("berth_outbox", on_notify)
     try:
         while True:
             try:
@@ -105,7 +109,8 @@ async def run_outbox_relay(pool: asyncpg.Pool, js: JetStreamContext, poll_s: flo
             except asyncio.TimeoutError:
                 pass
     finally:
-        await pool.release(listener)  # releasing resets the connection, listeners included
+        await listener.remove_listener("berth_outbox", on_notify)
+        await pool.release(listener)
 
 
 async def _relay_once(pool: asyncpg.Pool, js: JetStreamContext) -> int:

@@ -73,6 +73,16 @@ def run_migrations_env() -> None:
     asyncio.run(run())
 
 
+def execute_script(sql: str) -> None:
+    """Run several SQL statements from a migration. SQLAlchemy's asyncpg dialect prepares each
+    statement (one command only); asyncpg's own execute() without arguments takes a script."""
+    from alembic import op
+    from sqlalchemy.util import await_only
+
+    driver = op.get_bind().connection.driver_connection
+    await_only(driver.execute(sql))
+
+
 # Every service's first migration creates these in its own schema.
 MESSAGING_TABLES = """
 CREATE TABLE outbox (

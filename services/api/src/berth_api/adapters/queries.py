@@ -1,0 +1,59 @@
+"""Every SQL statement of the api, named, next to the functions that run them."""
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+INSERT_USER = "INSERT INTO users (id, email, is_admin) VALUES ($1, $2, $3)"
+COUNT_USERS = "SELECT count(*) FROM users"
+INSERT_TOKEN = "INSERT INTO tokens (id, user_id, token_hash, description) VALUES ($1, $2, $3, $4)"
+USER_BY_TOKEN = """
+UPDATE tokens SET last_used_at = now() WHERE token_hash = $1
+RETURNING user_id, (SELECT email FROM users WHERE id = user_id) AS email,
+          (SELECT is_admin FROM users WHERE id = user_id) AS is_admin
+"""
+
+APP_COLUMNS = "a.id, a.name, a.created_at, u.email AS owner"
+INSERT_APP = "INSERT INTO apps (id, name, owner_id) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING id"
+SELECT_APPS = f"SELECT {APP_COLUMNS} FROM apps a LEFT JOIN users u ON u.id = a.owner_id ORDER BY a.name"
+SELECT_APP = f"SELECT {APP_COLUMNS} FROM apps a LEFT JOIN users u ON u.id = a.owner_id WHERE a.name = $1"
+LOCK_APP = "SELECT id, name FROM apps WHERE name = $1 FOR UPDATE"
+LOCK_APP_BY_ID = "SELECT id, name FROM apps WHERE id = $1 FOR UPDATE"
+DELETE_APP = "DELETE FROM apps WHERE id = $1"
+
+CONFIG_OF_APP = "SELECT key, value FROM config_vars WHERE app_id = $1 ORDER BY key"
+
+BUILD_COLUMNS = """b.id, a.name AS app, b.status, b.source_version, b.stack, b.image, b.process_types,
+                   b.reason, u.email AS created_by, b.created_at, b.updated_at"""
+INSERT_BUILD = """INSERT INTO builds (id, app_id, status, source_object, source_version, created_by)
+                  VALUES ($1, $2, 'pending', $3, $4, $5)"""
+SELECT_BUILDS = f"""SELECT {BUILD_COLUMNS} FROM builds b JOIN apps a ON a.id = b.app_id
+                    LEFT JOIN users u ON u.id = b.created_by WHERE a.name = $1 ORDER BY b.created_at DESC LIMIT $2"""
+SELECT_BUILD = f"""SELECT {BUILD_COLUMNS} FROM builds b JOIN apps a ON a.id = b.app_id
+                   LEFT JOIN users u ON u.id = b.created_by WHERE a.name = $1 AND b.id = $2"""
+LOCK_BUILD = "SELECT id, app_id, status, source_version, created_by FROM builds WHERE id = $1 FOR UPDATE"
+UPDATE_BUILD = """UPDATE builds SET status = $2, stack = COALESCE($3, stack), image = COALESCE($4, image),
+                  process_types = COALESCE($5, process_types), reason = COALESCE($6, reason), updated_at = now()
+                  WHERE id = $1"""
+
+RELEASE_COLUMNS = """r.id, r.version, r.image, r.process_types, r.build_id, r.description, r.status, r.reason,
+                     u.email AS created_by, r.created_at"""
+NEXT_VERSION = "SELECT COALESCE(max(version), 0) + 1 FROM releases WHERE app_id = $1"
+RELEASE_FOR_BUILD = "SELECT id FROM releases WHERE build_id = $1"
+INSERT_RELEASE = """INSERT INTO releases (id, app_id, version, image, process_types, config, build_id, description, created_by)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"""
+SELECT_RELEASES = f"""SELECT {RELEASE_COLUMNS} FROM releases r JOIN apps a ON a.id = r.app_id
+                      LEFT JOIN users u ON u.id = r.created_by WHERE a.name = $1 ORDER BY r.version DESC LIMIT $2"""
+SELECT_RELEASE = f"""SELECT {RELEASE_COLUMNS} FROM releases r JOIN apps a ON a.id = r.app_id
+                     LEFT JOIN users u ON u.id = r.created_by WHERE a.name = $1 AND r.version = $2"""
+# A release's outcome is final: a late or repeated event never flips it.
+SET_RELEASE_STATUS = "UPDATE releases SET status = $2, reason = $3 WHERE id = $1 AND status = 'pending'"
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+async def app_or_none(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_APP, name)

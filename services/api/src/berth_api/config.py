@@ -1,0 +1,28 @@
+"""The api's settings, read from the environment in one place."""
+import os
+from dataclasses import dataclass
+
+from berth_common.settings import CommonSettings
+
+
+@dataclass(frozen=True)
+class Settings:
+    common: CommonSettings
+    admin_token: str | None
+    base_domain: str
+    router_port: int
+    max_upload_bytes: int
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            common=CommonSettings.from_env("api", default_health_port=5000),
+            admin_token=os.environ.get("BERTH_ADMIN_TOKEN") or None,
+            base_domain=os.environ.get("BERTH_BASE_DOMAIN", "localhost"),
+            router_port=int(os.environ.get("BERTH_ROUTER_HTTP_PORT", "8080")),
+            max_upload_bytes=int(os.environ.get("BERTH_MAX_UPLOAD_MB", "200")) * 1024 * 1024,
+        )
+
+    def web_url(self, app: str) -> str:
+        port = "" if self.router_port == 80 else f":{self.router_port}"
+        return f"http://{app}.{self.base_domain}{port}"

@@ -1,0 +1,59 @@
+"""The OpenAPI document of the HTTP API."""
+from aiohttp import web
+
+_ERR = {"$ref": "#/components/responses/Error"}
+_APP = {"name": "app", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _op(summary: str, *, params=(), body=None, ok="200", extra=()):
+    op = {"summary": summary, "parameters": [_APP, *params] if "{app}" in summary else list(params),
+          "responses": {ok: {"description": "OK"}, "401": _ERR, "404": _ERR, **{c: _ERR for c in extra}}}
+    if body:
+        op["requestBody"] = body
+    return op
+
+
+DOCUMENT = {
+    "openapi": "3.1.0",
+    "info": {"title": "Berth API", "version": "1"},
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "responses": {"Error": {"description": "Error", "content": {"application/json": {"schema": {
+            "type": "object", "required": ["id", "message"],
+            "properties": {"id": {"type": "string"}, "message": {"type": "string"}}}}}}},
+    },
+    "security": [{"bearer": []}],
+    "paths": {
+        "/account": {"get": _op("The user the token belongs to")},
+        "/apps": {
+            "get": _op("List apps"),
+            "post": _op("Create an app", ok="201", extra=("409", "422"), body={"required": True, "content": {
+                "application/json": {"schema": {"type": "object", "required": ["name"],
+                                                "properties": {"name": {"type": "string"}}}}}}),
+        },
+        "/apps/{app}": {"get": _op("Get app {app}"), "delete": _op("Delete app {app}")},
+        "/apps/{app}/builds": {
+            "get": _op("List builds of {app}"),
+            "post": _op("Upload a tar.gz source archive to build {app}", ok="201", extra=("400", "413", "415"),
+                        params=[{"name": "version", "in": "query", "schema": {"type": "string"}}],
+                        body={"required": True, "content": {"application/gzip": {"schema": {
+                            "type": "string", "format": "binary"}}}}),
+        },
+        "/apps/{app}/builds/{build}": {"get": _op("Get a build of {app}", params=[
+            {"name": "build", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}])},
+        "/apps/{app}/builds/{build}/output": {"get": _op("Stream a build's output of {app} (text) until it ends", params=[
+            {"name": "build", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}])},
+        "/apps/{app}/releases": {"get": _op("List releases of {app}, newest first")},
+        "/apps/{app}/releases/{version}": {"get": _op("Get a release of {app}", params=[
+            {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}])},
+        "/apps/{app}/logs": {"get": _op("Recent log lines of {app}; tail=1 streams new ones", params=[
+            {"name": "lines", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000}},
+            {"name": "tail", "in": "query", "schema": {"type": "boolean"}},
+            {"name": "source", "in": "query", "schema": {"enum": ["app", "build", "router", "berth"]}},
+            {"name": "format", "in": "query", "schema": {"enum": ["text", "json"]}}])},
+    },
+}
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(DOCUMENT)

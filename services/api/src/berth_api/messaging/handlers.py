@@ -1,0 +1,78 @@
+"""What the api does with the events it consumes: keep its read model of builds, turn a
+completed build into the next release, and record how each release's rollout ended."""
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from berth_common import bus, events as ev
+
+from ..adapters import queries as q
+from ..domain.releases import deploy_description, may_move_build
+
+
+async def _move_build(conn: asyncpg.Connection, build_id: str, status: str, **fields) -> asyncpg.Record | None:
+    build = await conn.fetchrow(q.LOCK_BUILD, uuid.UUID(build_id))
+    if build is None or not may_move_build(build["status"], status):
+        return None
+    await conn.execute(
+        q.UPDATE_BUILD, build["id"], status, fields.get("stack"), fields.get("image"),
+        fields.get("process_types"), fields.get("reason"),
+    )
+    return build
+
+
+async def on_build_started(conn: asyncpg.Connection, env: ev.Envelope, data: ev.BuildStarted) -> None:
+    await _move_build(conn, data.build_id, "building")
+
+
+async def on_build_failed(conn: asyncpg.Connection, env: ev.Envelope, data: ev.BuildFailed) -> None:
+    await _move_build(conn, data.build_id, "failed", reason=data.reason)
+
+
+async def on_build_completed(conn: asyncpg.Connection, env: ev.Envelope, data: ev.BuildCompleted) -> None:
+    build = await _move_build(conn, data.build_id, "succeeded", stack=data.stack, image=data.image,
+                              process_types=data.process_types)
+    if build is None:
+        return
+    app = await conn.fetchrow(q.LOCK_APP_BY_ID, build["app_id"])  # serialises version numbers per app
+    if app is None or await conn.fetchval(q.RELEASE_FOR_BUILD, build["id"]):
+        return
+    config = {r["key"]: r["value"] for r in await conn.fetch(q.CONFIG_OF_APP, app["id"])}
+    await create_release(
+        conn, app, image=data.image, process_types=data.process_types, config=config,
+        build_id=build["id"], description=deploy_description(data.build_id, build["source_version"]),
+        created_by=build["created_by"],
+    )
+
+
+async def create_release(conn: asyncpg.Connection, app: asyncpg.Record, *, image: str,
+                         process_types: dict, config: dict, build_id, description: str, created_by) -> int:
+    """Make the app's next release and announce it. The caller holds the app row lock."""
+    version = await conn.fetchval(q.NEXT_VERSION, app["id"])
+    release_id = q.new_id()
+    await conn.execute(q.INSERT_RELEASE, release_id, app["id"], version, image, process_types, config,
+                       build_id, description, created_by)
+    await bus.add_to_outbox(conn, ev.ReleaseCreated(
+        app=app["name"], release_id=str(release_id), version=version, image=image,
+        process_types=process_types, config=config, build_id=str(build_id) if build_id else None,
+    ))
+    return version
+
+
+async def on_release_deployed(conn: asyncpg.Connection, env: ev.Envelope, data: ev.ReleaseDeployed) -> None:
+    await conn.execute(q.SET_RELEASE_STATUS, uuid.UUID(data.release_id), "succeeded", None)
+
+
+async def on_release_failed(conn: asyncpg.Connection, env: ev.Envelope, data: ev.ReleaseFailed) -> None:
+    await conn.execute(q.SET_RELEASE_STATUS, uuid.UUID(data.release_id), "failed", data.reason)
+
+
+SUBSCRIPTIONS = [
+    bus.Subscription("build-started", ev.BuildStarted.type, on_build_started),
+    bus.Subscription("build-completed", ev.BuildCompleted.type, on_build_completed),
+    bus.Subscription("build-failed", ev.BuildFailed.type, on_build_failed),
+    bus.Subscription("release-deployed", ev.ReleaseDeployed.type, on_release_deployed),
+    bus.Subscription("release-failed", ev.ReleaseFailed.type, on_release_failed),
+]

@@ -1,0 +1,29 @@
+"""Events only change desired state; the reconciler makes it so."""
+from __future__ import annotations
+
+import asyncpg
+
+from berth_common import bus, events as ev
+from berth_common.telemetry import current_traceparent
+
+from ..adapters import queries as q
+from ..domain.model import ReleaseSpec
+
+
+async def on_release_created(conn: asyncpg.Connection, env: ev.Envelope, data: ev.ReleaseCreated) -> None:
+    target = ReleaseSpec(release_id=data.release_id, version=data.version, image=data.image,
+                         process_types=data.process_types, config=data.config)
+    # The consume span is current here: the rollout continues the deploy's trace from it.
+    await conn.execute(q.SET_TARGET, data.app, target.to_json(), current_traceparent())
+
+
+async def on_app_deleted(conn: asyncpg.Connection, env: ev.Envelope, data: ev.AppDeleted) -> None:
+    await conn.execute(q.MARK_DELETED, data.app)
+
+
+def subscriptions(wake) -> list[bus.Subscription]:
+    after = lambda data: wake(data.app)  # noqa: E731
+    return [
+        bus.Subscription("release-created", ev.ReleaseCreated.type, on_release_created, after_commit=after),
+        bus.Subscription("app-deleted", ev.AppDeleted.type, on_app_deleted, after_commit=after),
+    ]
