@@ -6,7 +6,7 @@ a NATS subject token and a Postgres value, so it is validated here and nowhere e
 import re
 
 MAX_LENGTH = 30
-_APP_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$")
+_APP_NAME = re.compile(r"[a-z](?:[a-z0-9-]*[a-z0-9])?")  # used with fullmatch
 
 
 class InvalidAppName(ValueError):
@@ -19,7 +19,7 @@ def validate_app_name(name: object) -> str:
         raise InvalidAppName("app name is required")
     if len(name) > MAX_LENGTH:
         raise InvalidAppName(f"app name {name!r} is longer than {MAX_LENGTH} characters")
-    if not _APP_NAME.match(name):
+    if not _APP_NAME.fullmatch(name):
         raise InvalidAppName(
             f"app name {name!r} is invalid: use lowercase letters, digits and dashes, "
             "starting with a letter and not ending with a dash"
