@@ -1,0 +1,68 @@
+"""The Docker runtime backend against the real engine."""
+import asyncio
+import uuid
+
+import docker
+import pytest
+
+from berth_scheduler.adapters.docker_runtime import DockerRuntime, network_name
+from berth_scheduler.domain.model import InstanceSpec, ReleaseSpec
+
+
+@pytest.fixture
+def app():
+    name = f"rt{uuid.uuid4().hex[:8]}"
+    yield name
+    client = docker.from_env()
+    for c in client.containers.list(all=True, filters={"label": f"berth.app={name}"}):
+        c.remove(force=True)
+    for n in client.networks.list(names=[network_name(name)]):
+        n.remove()
+
+
+async def test_start_list_stop_with_labels_limits_and_confinement(app):
+    rt = DockerRuntime(memory="128m", cpus=0.5, pids=64)
+    release = ReleaseSpec(release_id="r1", version=1, image="berth/python:bookworm",
+                          process_types={"web": "python3 -m http.server $PORT"}, config={"GREETING": "hi"})
+    inst = await rt.start(InstanceSpec(app, "web", 1, release), 5000)
+    assert inst.running and inst.ip and inst.instance == "web.1-v1" and inst.version == 1
+
+    # It accepts connections on PORT at its IP on the app's own network.
+    for _ in range(40):
+        try:
+            _, w = await asyncio.open_connection(inst.ip, 5000)
+            w.close()
+            break
+        except OSError:
+            await asyncio.sleep(0.25)
+    else:
+        pytest.fail("the instance never accepted connections")
+
+    attrs = docker.from_env().containers.get(inst.container_id).attrs
+    host = attrs["HostConfig"]
+    assert host["CapDrop"] == ["ALL"] and "no-new-privileges:true" in host["SecurityOpt"]
+    assert host["Memory"] == 128 * 2**20 and host["PidsLimit"] == 64 and host["NanoCpus"] == 5 * 10**8
+    assert not host["Privileged"]
+    env = dict(e.split("=", 1) for e in attrs["Config"]["Env"])
+    assert env["PORT"] == "5000" and env["GREETING"] == "hi"
+    assert list(attrs["NetworkSettings"]["Networks"]) == [network_name(app)]
+
+    listed = await rt.list(app)
+    assert [(i.instance, i.running) for i in listed] == [("web.1-v1", True)]
+    await rt.stop(inst.container_id, grace_s=2)
+    assert await rt.list(app) == []
+    await rt.remove_network(app)
+
+
+async def test_an_exited_instance_reports_its_exit_code(app):
+    rt = DockerRuntime()
+    release = ReleaseSpec(release_id="r1", version=1, image="berth/static:bookworm",
+                          process_types={"web": "echo bye; exit 7"}, config={})
+    inst = await rt.start(InstanceSpec(app, "web", 1, release), 5000)
+    for _ in range(40):
+        cur = await rt.get(inst.container_id)
+        if not cur.running:
+            break
+        await asyncio.sleep(0.25)
+    assert not cur.running and cur.exit_code == 7
+    assert "bye" in await rt.logs_tail(inst.container_id)
