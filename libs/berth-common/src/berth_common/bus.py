@@ -154,6 +154,17 @@ async def run_subscription(service: str, pool: asyncpg.Pool, js: JetStreamContex
         deliver_policy=DeliverPolicy.NEW if sub.deliver_new_only else DeliverPolicy.ALL,
     )
     psub = await js.pull_subscribe(sub.event_type, durable=durable, stream=ev.stream_for_type(sub.event_type), config=cfg)
+    try:
+        await _consume(durable, pool, sub, psub)
+    finally:
+        # Unsubscribe so that draining the connection on shutdown does not wait on a fetch.
+        try:
+            await psub.unsubscribe()
+        except Exception:  # noqa: BLE001 - connection may already be closed
+            pass
+
+
+async def _consume(durable: str, pool: asyncpg.Pool, sub: Subscription, psub) -> None:
     while True:
         try:
             msgs = await psub.fetch(sub.batch, timeout=2)

@@ -2,6 +2,7 @@
 names of the files at the top of the source tree and the Procfile's text, nothing else."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from .builds import BuildError
@@ -87,7 +88,6 @@ def _cmd(command: str | None) -> list[str]:
     # Exec form through sh so $PORT and other variables expand when the container starts.
     if command is None:
         return []
-    import json
     return [f"CMD {json.dumps(['/bin/sh', '-c', command])}"]
 
 
@@ -96,7 +96,7 @@ def python_dockerfile(base: str, has_requirements: bool, web: str | None, with_c
     lines = [
         f"FROM {base}",
         "WORKDIR /app",
-        "ENV VIRTUAL_ENV=/app/.venv PATH=/app/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "
+        "ENV VIRTUAL_ENV=/app/.venv PATH=/app/.venv/bin:$PATH "
         "PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1",
         *copy_ca,
         "RUN python3 -m venv /app/.venv",

@@ -3,9 +3,7 @@
 Revision ID: 0001
 Revises:
 """
-from alembic import op
-
-from berth_common.db import MESSAGING_TABLES
+from berth_common.db import MESSAGING_TABLES, execute_script
 
 revision = "0001"
 down_revision = None
@@ -34,11 +32,5 @@ CREATE INDEX builds_by_app ON builds (app, created_at DESC);
 """
 
 
-def _statements(sql: str) -> list[str]:
-    # The asyncpg driver prepares each statement, and a prepared statement holds one command.
-    return [s.strip() for s in sql.split(";") if s.strip()]
-
-
 def upgrade() -> None:
-    for statement in _statements(MESSAGING_TABLES) + _statements(BUILDS):
-        op.execute(statement)
+    execute_script(MESSAGING_TABLES + BUILDS)

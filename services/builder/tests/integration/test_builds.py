@@ -1,0 +1,286 @@
+"""The builder against real NATS, Postgres and the Docker engine: a source archive goes
+into the object store, a BuildRequested event into the api's stream, and the results are
+read back as the real events in BERTH_BUILDER, build log lines in BERTH_LOGS and images
+in Docker."""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import tarfile
+import uuid
+from pathlib import Path
+
+import aiohttp
+import docker
+import nats
+import pytest
+from aiohttp import web
+
+from berth_builder.app import init_app
+from berth_builder.config import BuilderSettings
+from berth_cli.platform import free_port
+from berth_common import bus, events, service
+from berth_common.settings import CommonSettings
+
+EXAMPLES = Path(__file__).resolve().parents[4] / "examples"
+HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture(scope="module")
+async def builder(nats_url, database_url, streams):
+    port = free_port()
+    common = CommonSettings(service="builder", nats_url=nats_url, database_url=database_url,
+                            health_port=port, health_host="127.0.0.1", traces_file=None)
+    settings = BuilderSettings(ca_bundle=HOST_CA if HOST_CA.exists() else None, poll_seconds=2)
+    app = init_app(common, settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield app, f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest.fixture(scope="module")
+async def js(nats_url, streams):
+    nc = await bus.connect(nats_url, "builder-tests")
+    yield nc.jetstream()
+    await nc.close()
+
+
+@pytest.fixture(scope="module")
+def images():
+    """Tags created by the tests, removed at the end."""
+    client = docker.from_env()
+    created: list[str] = []
+    yield created
+    for tag in created:
+        try:
+            client.images.remove(tag, force=True)
+        except docker.errors.ImageNotFound:
+            pass
+    client.close()
+
+
+def tar_gz(directory: Path, extra: dict[str, bytes] | None = None) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for path in sorted(directory.rglob("*")):
+            rel = path.relative_to(directory).as_posix()
+            if extra and rel in extra:
+                continue
+            tar.add(path, arcname=rel, recursive=False)
+        for name, data in (extra or {}).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def unique_app(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def request_build(js, app: str, archive: bytes, traceparent: str | None = None) -> events.Envelope:
+    build_id = str(uuid.uuid4())
+    name = f"{app}/{build_id}.tar.gz"
+    store = await js.object_store(events.SOURCES_BUCKET)
+    await store.put(name, archive)
+    env = events.envelope(events.BuildRequested(app=app, build_id=build_id, source_object=name),
+                          traceparent=traceparent)
+    await js.publish(env.type, env.model_dump_json().encode(), headers={"Nats-Msg-Id": env.id})
+    return env
+
+
+async def build_events(js, build_id: str, until_final: bool = True, timeout: float = 600) -> list[events.Envelope]:
+    """The builder's events for one build, read from its stream, up to the final one."""
+    sub = await js.subscribe("berth.build.>", stream=events.stream_name("builder"), ordered_consumer=True)
+    found: list[events.Envelope] = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    try:
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise AssertionError(f"no final event for build {build_id}; saw {[e.type for e in found]}")
+            try:
+                msg = await sub.next_msg(timeout=min(left, 5))
+            except nats.errors.TimeoutError:
+                if not until_final:
+                    return found
+                continue
+            env = events.Envelope.model_validate_json(msg.data)
+            if env.data.get("build_id") != build_id:
+                continue
+            found.append(env)
+            if until_final and env.type in (events.BuildCompleted.type, events.BuildFailed.type):
+                return found
+    finally:
+        await sub.unsubscribe()
+
+
+async def build_log(js, app: str) -> list[str]:
+    sub = await js.subscribe(events.log_subject(app, "build"), stream=events.LOGS_STREAM, ordered_consumer=True)
+    lines = []
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=2)
+            except nats.errors.TimeoutError:
+                return lines
+            line = events.LogLine.model_validate_json(msg.data)
+            assert line.source == "build" and line.process == "build"
+            lines.append(line.line)
+    finally:
+        await sub.unsubscribe()
+
+
+def final(envs: list[events.Envelope]) -> events.Envelope:
+    return envs[-1]
+
+
+async def test_healthz(builder):
+    _, url = builder
+    async with aiohttp.ClientSession() as s, s.get(f"{url}/healthz") as r:
+        assert r.status == 200
+        assert (await r.json())["checks"] == {"postgres": "ok", "nats": "ok"}
+
+
+async def test_static_site_builds_in_the_trace_of_the_request(builder, js, images):
+    app_, _ = builder
+    app = unique_app("static")
+    trace_id = uuid.uuid4().hex
+    env = await request_build(js, app, tar_gz(EXAMPLES / "static-site"), traceparent=f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01")
+    build_id = env.data["build_id"]
+    envs = await build_events(js, build_id)
+    done = final(envs)
+    assert done.type == events.BuildCompleted.type, done.data
+    assert [e.type for e in envs] == [events.BuildStarted.type, events.BuildCompleted.type]
+    data = events.BuildCompleted.model_validate(done.data)
+    images.append(data.image)
+    assert data.stack == "static"
+    assert data.image == f"berth/app-{app}:{uuid.UUID(build_id).hex}"
+    assert data.process_types == {"web": "busybox httpd -f -v -p $PORT -h /app"}
+    # One trace from the request to the build's events.
+    for e in envs:
+        assert e.traceparent and e.traceparent.split("-")[1] == trace_id
+
+    labels = docker.from_env().images.get(data.image).labels
+    assert labels["berth.app"] == app and labels["berth.build"] == build_id
+
+    lines = await build_log(js, app)
+    assert "-----> Detected static site (index.html)" in lines
+    assert any(l.startswith("Step 1/") for l in lines), lines
+    assert lines[-1] == f"-----> Build succeeded: image {data.image}"
+
+    row = await app_[service.POOL].fetchrow("SELECT * FROM builds WHERE id = $1", build_id)
+    assert row["status"] == "succeeded" and row["stack"] == "static" and row["image"] == data.image
+    assert row["started_at"] and row["finished_at"]
+
+    # The same request again under another message id: the inbox makes it a no-op.
+    await js.publish(env.type, env.model_dump_json().encode(), headers={"Nats-Msg-Id": str(uuid.uuid4())})
+    await asyncio.sleep(3)
+    again = await build_events(js, build_id, until_final=False, timeout=10)
+    assert [e.type for e in again] == [events.BuildStarted.type, events.BuildCompleted.type]
+
+
+async def test_python_app_installs_dependencies_through_the_proxy(builder, js, images):
+    app = unique_app("py")
+    env = await request_build(js, app, tar_gz(EXAMPLES / "python-app"))
+    done = final(await build_events(js, env.data["build_id"]))
+    lines = await build_log(js, app)
+    assert done.type == events.BuildCompleted.type, (done.data, lines[-20:])
+    data = events.BuildCompleted.model_validate(done.data)
+    images.append(data.image)
+    assert data.stack == "python" and data.process_types == {"web": "python app.py"}
+    assert "-----> Detected python app (requirements.txt)" in lines
+    assert any("Successfully installed itsdangerous" in l for l in lines), lines
+
+    # The venv is first on PATH and holds the dependency.
+    def run() -> bytes:
+        return docker.from_env().containers.run(
+            data.image, ["python", "-c", "import itsdangerous, sys; print(itsdangerous.__version__, sys.prefix)"],
+            remove=True,
+        )
+    out = (await asyncio.to_thread(run)).decode()
+    assert out.split() == ["2.2.0", "/app/.venv"]
+
+
+async def test_dockerfile_app_is_built_as_is(builder, js, images):
+    app = unique_app("df")
+    env = await request_build(js, app, tar_gz(EXAMPLES / "dockerfile-app"))
+    done = final(await build_events(js, env.data["build_id"]))
+    assert done.type == events.BuildCompleted.type, done.data
+    data = events.BuildCompleted.model_validate(done.data)
+    images.append(data.image)
+    assert data.stack == "dockerfile" and data.process_types == {"web": None}
+    assert "-----> Dockerfile found: building it as is" in await build_log(js, app)
+
+
+async def test_malicious_archive_fails_naming_the_entry(builder, js):
+    app = unique_app("evil")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        body = b"<p>hi</p>"
+        info = tarfile.TarInfo("index.html")
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+        link = tarfile.TarInfo("passwd")
+        link.type = tarfile.SYMTYPE
+        link.linkname = "/etc/passwd"
+        tar.addfile(link)
+    env = await request_build(js, app, buf.getvalue())
+    done = final(await build_events(js, env.data["build_id"]))
+    assert done.type == events.BuildFailed.type
+    reason = done.data["reason"]
+    assert "'passwd'" in reason and "symlink to absolute path '/etc/passwd'" in reason
+    lines = await build_log(js, app)
+    assert lines[-1] == f"-----> Build failed: {reason}"
+
+
+async def test_bad_procfile_fails_with_its_line_number(builder, js):
+    app = unique_app("badproc")
+    archive = tar_gz(EXAMPLES / "python-app", extra={"Procfile": b"# processes\nweb: python app.py\nworker\n"})
+    env = await request_build(js, app, archive)
+    done = final(await build_events(js, env.data["build_id"]))
+    assert done.type == events.BuildFailed.type
+    assert done.data["reason"].startswith("Procfile line 3: expected `name: command`")
+    assert (await build_log(js, app))[-1].startswith("-----> Build failed: Procfile line 3")
+
+
+async def test_upload_that_is_not_an_archive_fails_clearly(builder, js):
+    app = unique_app("zip")
+    env = await request_build(js, app, b"PK\x03\x04" + os.urandom(2000))
+    done = final(await build_events(js, env.data["build_id"]))
+    assert done.type == events.BuildFailed.type
+    assert "not a tar.gz" in done.data["reason"]
+
+
+async def test_build_left_building_by_a_killed_builder_is_rerun_at_start(builder, nats_url, database_url, js, images):
+    app_, _ = builder
+    app = unique_app("rerun")
+    build_id = str(uuid.uuid4())
+    name = f"{app}/{build_id}.tar.gz"
+    store = await js.object_store(events.SOURCES_BUCKET)
+    await store.put(name, tar_gz(EXAMPLES / "static-site"))
+    # What a builder killed mid-build leaves behind: a `building` row, BuildStarted already sent.
+    await app_[service.POOL].execute(
+        "INSERT INTO builds (id, app, status, source_object, started_at) VALUES ($1, $2, 'building', $3, now())",
+        build_id, app, name,
+    )
+    port = free_port()
+    common = CommonSettings(service="builder", nats_url=nats_url, database_url=database_url,
+                            health_port=port, health_host="127.0.0.1", traces_file=None)
+    runner = web.AppRunner(init_app(common, BuilderSettings(poll_seconds=2)))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        envs = await build_events(js, build_id)
+    finally:
+        await runner.cleanup()
+    assert [e.type for e in envs] == [events.BuildCompleted.type]  # no second BuildStarted
+    images.append(envs[-1].data["image"])
+    lines = await build_log(js, app)
+    assert lines[0].startswith("-----> Restarting this build")
