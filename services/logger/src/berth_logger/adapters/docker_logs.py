@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import threading
 import time
 from typing import Awaitable, Callable
 
 import docker
 from docker.types.daemon import CancellableStream
-from docker.utils.socket import STDERR, STDOUT, frames_iter
+from docker.utils.socket import STDERR, STDOUT
 
 from ..domain.lines import ContainerMeta, InvalidLine, LineShaper, NewLine, since_param
 
@@ -164,9 +165,9 @@ class ContainerLogCollector:
                 params["since"] = since_param(since_ns)
             res = api._get(api._url("/containers/{0}/logs", cid), params=params, stream=True)
             api._raise_for_status(res)
-            sock = api._get_raw_response_socket(res)
-            api._disable_socket_timeout(sock)
-            stream = CancellableStream(frames_iter(sock, tty), res)
+            # A followed log may stay silent for hours: no read timeout.
+            api._disable_socket_timeout(api._get_raw_response_socket(res))
+            stream = CancellableStream(_frames(res.raw, tty), res)
             with self._streams_lock:
                 self._streams[cid] = stream
             if self._stopping.is_set():
@@ -236,3 +237,24 @@ class ContainerLogCollector:
             keys = list(self._streams)
         for key in keys:
             self._close_stream(key)
+
+
+def _frames(raw, tty: bool):
+    """(stream id, bytes) from a logs response. Without a TTY the engine multiplexes stdout
+    and stderr in frames (8-byte header: stream id, length); with one, it is all stdout.
+    Read through the response (not its socket): the body is chunked."""
+    if tty:
+        while data := raw.read1(64 * 1024):
+            yield STDOUT, data
+        return
+    while True:
+        header = raw.read(8)
+        if len(header) < 8:
+            return
+        stream_id, length = struct.unpack(">BxxxL", header)
+        if not length:
+            continue
+        data = raw.read(length)
+        if not data:
+            return
+        yield stream_id, data

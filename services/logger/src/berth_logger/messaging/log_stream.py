@@ -4,11 +4,11 @@ redelivered message is stored once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
-import nats
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -30,18 +30,24 @@ async def consume_log_stream(js: JetStreamContext, sink: Sink, batch: int = 200)
         filter_subject=SUBJECTS, ack_wait=60, max_ack_pending=max(1000, batch * 4),
     )
     psub = await js.pull_subscribe(SUBJECTS, durable=DURABLE, stream=ev.LOGS_STREAM, config=cfg)
-    while True:
-        try:
-            msgs = await psub.fetch(batch, timeout=2)
-        except nats.errors.TimeoutError:
-            continue
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s: fetch failed; retrying", DURABLE)
-            await asyncio.sleep(1)
-            continue
-        await _store_batch(msgs, sink)
+    try:
+        while True:
+            try:
+                msgs = await psub.fetch(batch, timeout=2)
+            except asyncio.TimeoutError:  # nats' TimeoutError is one too: nothing new
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: fetch failed; retrying", DURABLE)
+                await asyncio.sleep(1)
+                continue
+            await _store_batch(msgs, sink)
+    finally:
+        # A message that arrives for a cancelled fetch would otherwise sit in the inbox and
+        # make the connection's drain wait for it until its timeout. The durable stays.
+        with contextlib.suppress(Exception):
+            await psub.unsubscribe()
 
 
 async def _store_batch(msgs, sink: Sink) -> None:

@@ -3,9 +3,7 @@
 Revision ID: 0001
 Revises:
 """
-from alembic import op
-
-from berth_common.db import MESSAGING_TABLES
+from berth_common.db import MESSAGING_TABLES, execute_script
 
 revision = "0001"
 down_revision = None
@@ -14,11 +12,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute(MESSAGING_TABLES)
+    execute_script(MESSAGING_TABLES)
     # Each line carries one idempotency key: the JetStream stream sequence for lines from
     # the logs stream, or (container, docker nanoseconds, offset) for container output.
     # Unique constraints ignore NULLs, so the two keys live side by side.
-    op.execute("""
+    execute_script("""
     CREATE TABLE log_lines (
         id            bigserial PRIMARY KEY,
         app           text NOT NULL,
