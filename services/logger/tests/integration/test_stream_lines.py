@@ -88,6 +88,7 @@ async def test_new_lines_are_tailed_live(nats_url, database_url, nc, app_name):
     async def on_tail(msg):
         received.put_nowait(json.loads(msg.data))
     sub = await nc.subscribe(f"berth.logtail.{app_name}", cb=on_tail)
+    await nc.flush()  # the server knows of the subscription before anything is published
     async with running_logger(settings_for(nats_url, database_url, collect_docker=False)):
         await publish(js, app_name, "build", "compiling", msg_id=f"{app_name}-tail")
         first = await asyncio.wait_for(received.get(), 10)

@@ -1,0 +1,58 @@
+"""The router's tables: apps (one route each) and their endpoints. Every statement is a
+named constant; callers pass the connection of their transaction."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from ..domain.routes import Route, build_routes
+
+SELECT_APPS = "SELECT name FROM apps ORDER BY name"
+
+SELECT_ENDPOINTS = "SELECT app, instance, host, port FROM endpoints ORDER BY app, instance"
+
+INSERT_APP = "INSERT INTO apps (name) VALUES ($1) ON CONFLICT (name) DO NOTHING"
+
+DELETE_APP = "DELETE FROM apps WHERE name = $1"
+
+DELETE_ENDPOINTS = "DELETE FROM endpoints WHERE app = $1"
+
+INSERT_ENDPOINT = "INSERT INTO endpoints (app, instance, host, port) VALUES ($1, $2, $3, $4)"
+
+# Records the time of the newest endpoint set (or deletion) seen for an app; returns a row
+# only when `$2` is not older than what is recorded, i.e. when the change should apply.
+CLAIM_ENDPOINT_SET = """
+INSERT INTO endpoint_sets (app, changed_at) VALUES ($1, $2)
+ON CONFLICT (app) DO UPDATE SET changed_at = EXCLUDED.changed_at
+    WHERE endpoint_sets.changed_at <= EXCLUDED.changed_at
+RETURNING true
+"""
+
+
+async def load_routes(conn: asyncpg.Connection | asyncpg.Pool, base_domain: str) -> list[Route]:
+    apps = [r["name"] for r in await conn.fetch(SELECT_APPS)]
+    endpoints = [(r["app"], r["instance"], r["host"], r["port"]) for r in await conn.fetch(SELECT_ENDPOINTS)]
+    return build_routes(apps, endpoints, base_domain)
+
+
+async def add_app(conn: asyncpg.Connection, app: str) -> None:
+    await conn.execute(INSERT_APP, app)
+
+
+async def delete_app(conn: asyncpg.Connection, app: str, at: datetime) -> None:
+    await conn.execute(DELETE_APP, app)
+    await conn.execute(DELETE_ENDPOINTS, app)
+    # a tombstone: endpoint sets from before the deletion are stale if they arrive late
+    await conn.fetchval(CLAIM_ENDPOINT_SET, app, at)
+
+
+async def replace_endpoints(conn: asyncpg.Connection, app: str, at: datetime,
+                            endpoints: list[tuple[str, str, int]]) -> bool:
+    """Replace the app's endpoint set; False (and nothing changed) if a newer one is recorded."""
+    if not await conn.fetchval(CLAIM_ENDPOINT_SET, app, at):
+        return False
+    await conn.execute(DELETE_ENDPOINTS, app)
+    if endpoints:
+        await conn.executemany(INSERT_ENDPOINT, [(app, i, h, p) for i, h, p in endpoints])
+    return True

@@ -1,0 +1,48 @@
+"""One handler per consumed event: each writes the router's own tables in the inbox
+transaction; once committed, the converge loop is woken to apply the change to HAProxy."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Callable
+
+import asyncpg
+
+from berth_common import bus, events
+from berth_common.names import validate_app_name
+
+from ..adapters import routes_repo
+
+
+def _event_time(env: events.Envelope) -> datetime:
+    try:
+        t = datetime.fromisoformat(env.time)
+    except ValueError:
+        return datetime.now(timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+async def on_app_created(conn: asyncpg.Connection, env: events.Envelope, data: events.AppCreated) -> None:
+    """The app gets its route `<app>.<base domain>`: 503 until endpoints arrive."""
+    await routes_repo.add_app(conn, validate_app_name(data.app))
+
+
+async def on_app_deleted(conn: asyncpg.Connection, env: events.Envelope, data: events.AppDeleted) -> None:
+    """The route goes away: its host answers 404 again."""
+    await routes_repo.delete_app(conn, validate_app_name(data.app), _event_time(env))
+
+
+async def on_endpoints_changed(conn: asyncpg.Connection, env: events.Envelope, data: events.EndpointsChanged) -> None:
+    """The event carries the complete set of endpoints for the app: replace ours with it."""
+    await routes_repo.replace_endpoints(
+        conn, validate_app_name(data.app), _event_time(env),
+        [(e.instance, e.host, e.port) for e in data.endpoints],
+    )
+
+
+def subscriptions(wake: Callable[[], None]) -> list[bus.Subscription]:
+    after = lambda _data: wake()  # noqa: E731
+    return [
+        bus.Subscription("app-created", events.AppCreated.type, on_app_created, after_commit=after),
+        bus.Subscription("app-deleted", events.AppDeleted.type, on_app_deleted, after_commit=after),
+        bus.Subscription("endpoints-changed", events.EndpointsChanged.type, on_endpoints_changed, after_commit=after),
+    ]
