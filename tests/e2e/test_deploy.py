@@ -23,8 +23,9 @@ def releases(berth, app):
 def test_python_app_end_to_end(berth, workdir):
     d = workdir("python-app")
     result = deploy(berth, d, "pyapp")
-    # The build output streamed live to the terminal, then the URL.
-    assert "itsdangerous" in result.stdout
+    # The build output streamed live to the terminal (the stack, the docker build steps), then the URL.
+    assert "Detected python app (requirements.txt)" in result.stdout
+    assert "Step 1/" in result.stdout or "pip install" in result.stdout
     assert "Released v1" in result.stdout
     assert f"http://pyapp.localhost:{berth.platform.router_port}" in result.stdout
 
@@ -139,9 +140,8 @@ def test_router_answers_unknown_hosts_and_apps_without_instances(berth):
 
     def idle_503():
         r = requests.get(berth.platform.router_url, headers={"Host": "idle.localhost"}, timeout=10)
-        return r.status_code == 503 and r
-    r = berth.wait_for(idle_503, timeout=30, what="503 for an app with no running instance")
-    assert r.text.strip()
+        return r.text if r.status_code == 503 else None  # (a Response with an error status is falsy)
+    assert berth.wait_for(idle_503, timeout=30, what="503 for an app with no running instance").strip()
 
 
 def test_logs_tail_streams_new_lines(berth, workdir):

@@ -188,7 +188,9 @@ async def test_static_site_builds_in_the_trace_of_the_request(builder, js, image
 
 async def test_python_app_installs_dependencies_through_the_proxy(builder, js, images):
     app = unique_app("py")
-    env = await request_build(js, app, tar_gz(EXAMPLES / "python-app"))
+    # A requirements file never built before, so the dependency layer cannot come from the cache.
+    requirements = (EXAMPLES / "python-app" / "requirements.txt").read_bytes() + f"# {app}\n".encode()
+    env = await request_build(js, app, tar_gz(EXAMPLES / "python-app", {"requirements.txt": requirements}))
     done = final(await build_events(js, env.data["build_id"]))
     lines = await build_log(js, app)
     assert done.type == events.BuildCompleted.type, (done.data, lines[-20:])
