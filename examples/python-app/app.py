@@ -1,15 +1,16 @@
 """A tiny Berth example: stdlib HTTP server on $PORT using one dependency from PyPI."""
 import os
+from importlib.metadata import version
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import itsdangerous
+import itsdangerous  # noqa: F401 - the dependency from PyPI this example proves
 
 MESSAGE = os.environ.get("MESSAGE", "Hello from Berth (python)")
 
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
-        body = f"{MESSAGE}\nitsdangerous {itsdangerous.__version__}\n".encode()
+        body = f"{MESSAGE}\nitsdangerous {version('itsdangerous')}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))

@@ -109,6 +109,9 @@ class Platform:
     def _start_postgres(self) -> None:
         if self.database_url:
             return
+        import warnings
+
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")  # pgserver's lock dir falls back to /tmp: fine
         import pgserver  # the wheel ships Postgres; as root it runs it as its own user
 
         self._pg = pgserver.get_server(str(self.data_dir / "postgres"), cleanup_mode="stop")

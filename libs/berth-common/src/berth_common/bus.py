@@ -168,7 +168,7 @@ async def _consume(durable: str, pool: asyncpg.Pool, sub: Subscription, psub) ->
     while True:
         try:
             msgs = await psub.fetch(sub.batch, timeout=2)
-        except nats.errors.TimeoutError:
+        except asyncio.TimeoutError:  # nothing to fetch (nats' TimeoutError is one too)
             continue
         except asyncio.CancelledError:
             raise
