@@ -44,6 +44,18 @@ class Berth:
         headers = {"Authorization": f"Bearer {self.token}", **kw.pop("headers", {})}
         return requests.request(method, self.platform.api_url + path, headers=headers, timeout=kw.pop("timeout", 30), **kw)
 
+    @property
+    def platform_id(self) -> str:
+        return self.platform.extra_env["BERTH_PLATFORM_ID"]
+
+    def containers(self, app: str) -> list[str]:
+        """The app's running containers as process.index@vVersion, sorted."""
+        out = subprocess.run(["docker", "ps", "--filter", f"label=berth.app={app}", "--filter",
+                              f"label=berth.platform={self.platform_id}", "--format",
+                              '{{.Label "berth.process"}}.{{.Label "berth.index"}}@v{{.Label "berth.version"}}'],
+                             capture_output=True, text=True).stdout
+        return sorted(out.split())
+
     def get_app_page(self, app: str, path: str = "/") -> requests.Response:
         return requests.get(self.platform.router_url + path, headers={"Host": f"{app}.localhost"}, timeout=10)
 
@@ -66,6 +78,7 @@ def berth(tmp_path_factory):
         data_dir=data, api_port=free_port(), router_port=free_port(),
         extra_env={
             "BERTH_TRACES_FILE": str(traces),
+            "BERTH_PLATFORM_ID": f"e2e{os.getpid()}",  # apart from any other Berth on this engine
             "BERTH_BUILD_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",
             "BERTH_BOOT_TIMEOUT": "20",
             "BERTH_STOP_GRACE": "5",
@@ -77,11 +90,12 @@ def berth(tmp_path_factory):
         yield Berth(platform, data / "cli-config.json", traces)
     finally:
         platform.stop()
-        _remove_app_containers()
+        _remove_app_containers(platform.extra_env["BERTH_PLATFORM_ID"])
 
 
-def _remove_app_containers() -> None:
-    ids = subprocess.run(["docker", "ps", "-aq", "--filter", "label=berth.app"], capture_output=True, text=True).stdout.split()
+def _remove_app_containers(platform_id: str) -> None:
+    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=berth.platform={platform_id}"],
+                         capture_output=True, text=True).stdout.split()
     if ids:
         subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
 

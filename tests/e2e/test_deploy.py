@@ -37,7 +37,7 @@ def test_python_app_end_to_end(berth, workdir):
     # App stdout, build output, router access lines and platform lines all reach the logs.
     def logs_have_everything():
         text = berth.cli("logs", "-a", "pyapp", "-n", "1000").stdout
-        return text if all(s in text for s in ("handled GET /", "app[web.1-v1]", "build[build]",
+        return text if all(s in text for s in ("handled GET /", "app[web.1.", "build[build]",
                                                  "router[router]", "berth[")) else None
     text = berth.wait_for(logs_have_everything, timeout=60, what="app, build, router and berth lines in the logs")
     assert "Release v1 deployed" in text
@@ -52,19 +52,10 @@ def test_python_app_end_to_end(berth, workdir):
     assert [(r["version"], r["status"]) for r in rels] == [(2, "succeeded"), (1, "succeeded")]
     assert rels[0]["description"].startswith("Deploy ")
     # The previous release's containers are gone once v2 serves.
-    running = berth.wait_for(lambda: _containers("pyapp") == ["web.1-v2"] and _containers("pyapp"),
-                             timeout=30, what="only v2 running")
-    assert running == ["web.1-v2"]
+    berth.wait_for(lambda: berth.containers("pyapp") == ["web.1@v2"], timeout=30, what="only v2 running")
 
     out = berth.cli("releases", "-a", "pyapp").stdout
     assert "v2" in out and "v1" in out and "succeeded" in out
-
-
-def _containers(app: str) -> list[str]:
-    import subprocess
-    out = subprocess.run(["docker", "ps", "--filter", f"label=berth.app={app}", "--format",
-                          '{{.Label "berth.instance"}}'], capture_output=True, text=True).stdout
-    return sorted(out.split())
 
 
 def test_static_and_dockerfile_apps(berth, workdir):
@@ -130,7 +121,7 @@ def test_release_that_never_comes_up_fails_and_previous_keeps_serving(berth, wor
     assert rels[1]["status"] == "succeeded"
     page = berth.get_app_page("fragile")
     assert page.status_code == 200 and "Hello from Berth (static)" in page.text
-    assert _containers("fragile") == ["web.1-v1"]
+    assert berth.containers("fragile") == ["web.1@v1"]
 
 
 def test_router_answers_unknown_hosts_and_apps_without_instances(berth):
@@ -168,6 +159,6 @@ def test_deleting_an_app_stops_it_and_removes_its_route(berth, workdir):
     deploy(berth, workdir("static-site"), "doomed")
     assert berth.get_app_page("doomed").status_code == 200
     assert berth.cli("apps:destroy", "-a", "doomed", "--confirm", "doomed").returncode == 0
-    berth.wait_for(lambda: _containers("doomed") == [], timeout=60, what="the app's containers to stop")
+    berth.wait_for(lambda: berth.containers("doomed") == [], timeout=60, what="the app's containers to stop")
     berth.wait_for(lambda: berth.get_app_page("doomed").status_code == 404, timeout=30, what="404 after delete")
     assert berth.api("GET", "/apps/doomed").status_code == 404

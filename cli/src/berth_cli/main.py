@@ -19,7 +19,7 @@ out = Console()
 
 
 def fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     sys.exit(1)
 
 
@@ -237,3 +237,68 @@ def logs(app, lines: int, tail: bool, source: str | None):
             click.echo(line)
     except KeyboardInterrupt:
         pass
+
+
+# --- git push --------------------------------------------------------------------------
+
+def _git(*args: str, check: bool = True):
+    import subprocess
+
+    try:
+        proc = subprocess.run(["git", *args], capture_output=True, text=True)
+    except FileNotFoundError:
+        fail("git is not installed")
+    if check and proc.returncode != 0:
+        fail(f"git {' '.join(args)}: {proc.stderr.strip() or f'exit {proc.returncode}'}")
+    return proc
+
+
+def _berth_command() -> str:
+    """How git should run this CLI again (for the credential helper)."""
+    import shlex
+    import shutil
+
+    me = Path(sys.argv[0])
+    path = me.resolve() if me.is_file() and me.name == "berth" else shutil.which("berth")
+    return shlex.quote(str(path)) if path else "berth"
+
+
+@cli.command("git:remote")
+@app_option
+@click.option("--remote", "-r", default="berth", show_default=True, help="the git remote's name")
+def git_remote(app, remote: str):
+    """Add (or update) a git remote of the app, so that `git push berth main` deploys it."""
+    name = resolve_app(app)
+    if _git("rev-parse", "--is-inside-work-tree", check=False).stdout.strip() != "true":
+        fail("not in a git checkout: run `git init` (and commit) first")
+    client().get(f"/apps/{name}")  # the app exists and the token works
+    base = config.api_url()
+    url = f"{base}/apps/{name}.git"
+    if _git("remote", "get-url", remote, check=False).returncode == 0:
+        _git("remote", "set-url", remote, url)
+    else:
+        _git("remote", "add", remote, url)
+    # Git asks `berth git:credentials` for the token (no token in .git/config); the empty
+    # helper first drops helpers configured elsewhere for this URL.
+    key = f"credential.{base}.helper"
+    _git("config", "--local", "--unset-all", key, check=False)
+    _git("config", "--local", "--add", key, "")
+    _git("config", "--local", "--add", key, f"!{_berth_command()} git:credentials")
+    out.print(f"Git remote [bold]{remote}[/bold] → {url}\nDeploy with: git push {remote} main")
+
+
+@cli.command("git:credentials", hidden=True)
+@click.argument("action", default="get")
+def git_credentials(action: str):
+    """A git credential helper: answers git with the CLI's token for the Berth API."""
+    from urllib.parse import urlsplit
+
+    if action != "get":
+        return  # store / erase: the token lives in the CLI's config, not with git
+    asked = dict(line.split("=", 1) for line in sys.stdin.read().splitlines() if "=" in line)
+    api = urlsplit(config.api_url())
+    token = config.token()
+    if token and asked.get("protocol") == api.scheme and asked.get("host") == api.netloc:
+        click.echo(f"username=berth\npassword={token}")
+
+from . import lifecycle  # noqa: E402,F401  (registers the release lifecycle commands)

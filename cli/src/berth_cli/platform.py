@@ -16,6 +16,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from berth_common.secrets import ensure_key_file
+
 SERVICES = ("api", "builder", "scheduler", "router", "logger")
 
 
@@ -139,6 +141,8 @@ class Platform:
             "BERTH_BASE_DOMAIN": self.base_domain,
             "BERTH_ROUTER_HTTP_PORT": str(self.router_port),
             "BERTH_ROUTER_DATA_DIR": str(self.data_dir / "router"),
+            "BERTH_GIT_DIR": str(self.data_dir / "git"),
+            "BERTH_SECRET_KEY_FILE": str(ensure_key_file(self.data_dir / "secret.key")),
             **{f"BERTH_{s.upper()}_PORT": str(p) for s, p in ports.items()},
         })
         if self.admin_token:

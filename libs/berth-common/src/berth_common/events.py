@@ -87,8 +87,30 @@ class ReleaseCreated(EventData):
     version: int
     image: str
     process_types: dict[str, str | None]  # name -> command (None: the image's own CMD)
-    config: dict[str, str]
+    # The config vars, sealed (berth_common.secrets): secrets never travel or rest in clear.
+    config_sealed: str
+    healthchecks: dict[str, list[dict]] = Field(default_factory=dict)
     build_id: str | None = None
+    description: str = ""
+
+
+class ProcessSize(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    quantity: int
+    memory: str | None = None  # docker syntax: 256m, 1g; None = the platform default
+    cpus: float | None = None
+
+
+class FormationChanged(EventData):
+    type = "berth.formation.changed.v1"
+    producer = "api"
+    formation: dict[str, ProcessSize]  # the app's complete formation, by process type
+
+
+class RestartRequested(EventData):
+    type = "berth.app.restart_requested.v1"
+    producer = "api"
+    process: str | None = None  # None: every process type
 
 
 # --- builder ---------------------------------------------------------------------------
@@ -105,7 +127,10 @@ class BuildCompleted(EventData):
     build_id: str
     image: str
     stack: str
-    process_types: dict[str, str | None]
+    process_types: dict[str, str | None]  # a `release` entry is the release-phase command
+    # From app.json (Dokku's format): {"web": [{"type": "startup", "path": "/", "content": "ok",
+    # "attempts": 3, "timeout": 5, "wait": 2}, ...]} per process type.
+    healthchecks: dict[str, list[dict]] = Field(default_factory=dict)
 
 
 class BuildFailed(EventData):

@@ -18,6 +18,7 @@ class CommonSettings:
     health_port: int
     health_host: str
     traces_file: str | None
+    platform_id: str = "berth"  # BERTH_PLATFORM_ID: which installation's containers are ours (berth_common.labels)
 
     @classmethod
     def from_env(cls, service: str, default_health_port: int) -> "CommonSettings":
@@ -28,4 +29,5 @@ class CommonSettings:
             health_port=int(env(f"BERTH_{service.upper()}_PORT", str(default_health_port))),
             health_host=env("BERTH_BIND_HOST", "127.0.0.1"),
             traces_file=os.environ.get("BERTH_TRACES_FILE") or None,
+            platform_id=env("BERTH_PLATFORM_ID", "berth"),
         )

@@ -12,6 +12,7 @@ class Settings:
     base_domain: str
     router_port: int
     max_upload_bytes: int
+    git_dir: str = "data/git"  # the apps' bare repositories (`git push`)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -21,6 +22,7 @@ class Settings:
             base_domain=os.environ.get("BERTH_BASE_DOMAIN", "localhost"),
             router_port=int(os.environ.get("BERTH_ROUTER_HTTP_PORT", "8080")),
             max_upload_bytes=int(os.environ.get("BERTH_MAX_UPLOAD_MB", "200")) * 1024 * 1024,
+            git_dir=os.path.abspath(os.environ.get("BERTH_GIT_DIR") or os.path.join("data", "git")),
         )
 
     def web_url(self, app: str) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from berth_common import service
+from berth_common.labels import platform_filters
 
 from .adapters.docker_logs import ContainerLogCollector
 from .adapters.store import LineStore
@@ -72,6 +73,7 @@ def create_app(settings: LoggerSettings) -> web.Application:
         collector = ContainerLogCollector(
             sink=lambda lines: store_lines(app, lines),
             last_stored=lambda container: app[STORE].last_container_ns(container),
+            labels=platform_filters(settings.common.platform_id),
         )
         app[COLLECTOR] = collector
 

@@ -19,9 +19,13 @@ from berth_logger.config import LoggerSettings
 from berth_logger.domain.retention import Retention
 
 
+PLATFORM_ID = "logger-tests"  # only containers labelled with it are ours (berth_common.labels)
+
+
 def settings_for(nats_url: str, database_url: str, **kw) -> LoggerSettings:
     common = CommonSettings(service="logger", nats_url=nats_url, database_url=database_url,
-                            health_port=free_port(), health_host="127.0.0.1", traces_file=None)
+                            health_port=free_port(), health_host="127.0.0.1", traces_file=None,
+                            platform_id=PLATFORM_ID)
     return LoggerSettings(common=common, **{"retention": Retention(), **kw})
 
 
@@ -80,7 +84,7 @@ async def docker_client():
 
 
 async def run_container(client, app: str, script: str, process: str = "web", n: int = 1):
-    labels = {"berth.app": app, "berth.process": process, "berth.instance": f"{app}.{process}.{n}",
+    labels = {"berth.platform": PLATFORM_ID, "berth.app": app, "berth.process": process, "berth.instance": f"{app}.{process}.{n}",
               "berth.release": "1"}
     c = await asyncio.to_thread(
         client.containers.run, "berth/python:bookworm", ["python3", "-u", "-c", script],

@@ -1,4 +1,4 @@
-"""Wiring of the scheduler service: pool, bus, consumers, relay, reconciler."""
+"""Wiring of the scheduler service: pool, bus, consumers, relay, reconciler, requests."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,6 +9,7 @@ from berth_common import service
 
 from .adapters.docker_runtime import DockerRuntime
 from .config import Settings
+from .messaging import requests
 from .messaging.handlers import subscriptions
 from .reconciler import Reconciler
 
@@ -19,7 +20,8 @@ def init_app(settings: Settings) -> web.Application:
     app = service.base_app(settings.common, schema="scheduler", migrations_dir=Path(__file__).parent / "migrations")
 
     async def reconciler_ctx(app: web.Application):
-        runtime = DockerRuntime(memory=settings.memory, cpus=settings.cpus, pids=settings.pids)
+        runtime = DockerRuntime(memory=settings.memory, cpus=settings.cpus, pids=settings.pids,
+                                network_peers=settings.network_peers, platform_id=settings.common.platform_id)
         app[RECONCILER] = Reconciler(settings, app[service.POOL], app[service.NC], runtime)
         yield
 
@@ -31,7 +33,10 @@ def init_app(settings: Settings) -> web.Application:
     async def consumers(app: web.Application) -> None:
         await service.subscriptions("scheduler", subscriptions(app[RECONCILER].wake))(app)
 
-    service.background(app, service.relay, consumers, reconcile_loop)
+    async def answer_requests(app: web.Application) -> None:
+        await requests.serve(app[RECONCILER])
+
+    service.background(app, service.relay, consumers, reconcile_loop, answer_requests)
     return app
 
 

@@ -16,6 +16,10 @@ class Settings:
     cpus: float
     pids: int
     container_port: int
+    release_phase_timeout_s: float
+    backoff_start_s: float
+    backoff_cap_s: float
+    network_peers: tuple[str, ...]  # containers to attach to every app network (compose: router, scheduler)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -30,4 +34,8 @@ class Settings:
             cpus=float(e("BERTH_DEFAULT_CPUS", "1")),
             pids=int(e("BERTH_DEFAULT_PIDS", "512")),
             container_port=int(e("BERTH_CONTAINER_PORT", "5000")),
+            release_phase_timeout_s=float(e("BERTH_RELEASE_PHASE_TIMEOUT", "900")),
+            backoff_start_s=float(e("BERTH_RESTART_BACKOFF_START", "1")),
+            backoff_cap_s=float(e("BERTH_RESTART_BACKOFF_CAP", "300")),
+            network_peers=tuple(p.strip() for p in e("BERTH_APP_NETWORK_PEERS", "").split(",") if p.strip()),
         )

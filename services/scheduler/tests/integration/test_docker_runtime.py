@@ -23,9 +23,10 @@ def app():
 async def test_start_list_stop_with_labels_limits_and_confinement(app):
     rt = DockerRuntime(memory="128m", cpus=0.5, pids=64)
     release = ReleaseSpec(release_id="r1", version=1, image="berth/python:bookworm",
-                          process_types={"web": "python3 -m http.server $PORT"}, config={"GREETING": "hi"})
-    inst = await rt.start(InstanceSpec(app, "web", 1, release), 5000)
-    assert inst.running and inst.ip and inst.instance == "web.1-v1" and inst.version == 1
+                          process_types={"web": "python3 -m http.server $PORT"}, config_sealed="unused")
+    spec = InstanceSpec(app, "web", 1, release)
+    inst = await rt.start(spec, 5000, {"GREETING": "hi"})
+    assert inst.running and inst.ip and inst.instance == spec.instance and inst.version == 1 and inst.index == 1
 
     # It accepts connections on PORT at its IP on the app's own network.
     for _ in range(40):
@@ -48,7 +49,7 @@ async def test_start_list_stop_with_labels_limits_and_confinement(app):
     assert list(attrs["NetworkSettings"]["Networks"]) == [network_name(app)]
 
     listed = await rt.list(app)
-    assert [(i.instance, i.running) for i in listed] == [("web.1-v1", True)]
+    assert [(i.instance, i.running) for i in listed] == [(spec.instance, True)]
     await rt.stop(inst.container_id, grace_s=2)
     assert await rt.list(app) == []
     await rt.remove_network(app)
@@ -57,8 +58,8 @@ async def test_start_list_stop_with_labels_limits_and_confinement(app):
 async def test_an_exited_instance_reports_its_exit_code(app):
     rt = DockerRuntime()
     release = ReleaseSpec(release_id="r1", version=1, image="berth/static:bookworm",
-                          process_types={"web": "echo bye; exit 7"}, config={})
-    inst = await rt.start(InstanceSpec(app, "web", 1, release), 5000)
+                          process_types={"web": "echo bye; exit 7"}, config_sealed="unused")
+    inst = await rt.start(InstanceSpec(app, "web", 1, release), 5000, {})
     for _ in range(40):
         cur = await rt.get(inst.container_id)
         if not cur.running:
@@ -66,3 +67,14 @@ async def test_an_exited_instance_reports_its_exit_code(app):
         await asyncio.sleep(0.25)
     assert not cur.running and cur.exit_code == 7
     assert "bye" in await rt.logs_tail(inst.container_id)
+    assert await rt.wait(inst.container_id, 5) == 7
+
+
+async def test_per_process_limits_override_the_defaults(app):
+    rt = DockerRuntime(memory="512m", cpus=1, pids=128)
+    release = ReleaseSpec(release_id="r1", version=1, image="berth/static:bookworm",
+                          process_types={"worker": "sleep 30"}, config_sealed="unused")
+    inst = await rt.start(InstanceSpec(app, "worker", 1, release), 5000, {}, {"memory": "64m", "cpus": 0.25})
+    host = docker.from_env().containers.get(inst.container_id).attrs["HostConfig"]
+    assert host["Memory"] == 64 * 2**20 and host["NanoCpus"] == 25 * 10**7 and host["PidsLimit"] == 128
+    await rt.stop(inst.container_id, 0)

@@ -22,7 +22,16 @@ LOCK_APP = "SELECT id, name FROM apps WHERE name = $1 FOR UPDATE"
 LOCK_APP_BY_ID = "SELECT id, name FROM apps WHERE id = $1 FOR UPDATE"
 DELETE_APP = "DELETE FROM apps WHERE id = $1"
 
-CONFIG_OF_APP = "SELECT key, value FROM config_vars WHERE app_id = $1 ORDER BY key"
+CONFIG_OF_APP = "SELECT key, value_sealed FROM config_vars WHERE app_id = $1 ORDER BY key"
+UPSERT_CONFIG_VAR = """INSERT INTO config_vars (app_id, key, value_sealed) VALUES ($1, $2, $3)
+                       ON CONFLICT (app_id, key) DO UPDATE SET value_sealed = EXCLUDED.value_sealed"""
+DELETE_CONFIG_VAR = "DELETE FROM config_vars WHERE app_id = $1 AND key = $2"
+DELETE_ALL_CONFIG_VARS = "DELETE FROM config_vars WHERE app_id = $1"
+
+FORMATION_OF_APP = "SELECT type, quantity, memory, cpus FROM formation WHERE app_id = $1 ORDER BY type"
+UPSERT_FORMATION = """INSERT INTO formation (app_id, type, quantity, memory, cpus) VALUES ($1, $2, $3, $4, $5)
+                      ON CONFLICT (app_id, type) DO UPDATE SET quantity = EXCLUDED.quantity,
+                      memory = EXCLUDED.memory, cpus = EXCLUDED.cpus"""
 
 BUILD_COLUMNS = """b.id, a.name AS app, b.status, b.source_version, b.stack, b.image, b.process_types,
                    b.reason, u.email AS created_by, b.created_at, b.updated_at"""
@@ -41,8 +50,13 @@ RELEASE_COLUMNS = """r.id, r.version, r.image, r.process_types, r.build_id, r.de
                      u.email AS created_by, r.created_at"""
 NEXT_VERSION = "SELECT COALESCE(max(version), 0) + 1 FROM releases WHERE app_id = $1"
 RELEASE_FOR_BUILD = "SELECT id FROM releases WHERE build_id = $1"
-INSERT_RELEASE = """INSERT INTO releases (id, app_id, version, image, process_types, config, build_id, description, created_by)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"""
+INSERT_RELEASE = """INSERT INTO releases (id, app_id, version, image, process_types, config_sealed, healthchecks,
+                                         build_id, description, created_by)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"""
+# The release new config or a rollback builds on: the newest that rolled out, else the newest.
+CURRENT_RELEASE = """SELECT * FROM releases WHERE app_id = $1
+                     ORDER BY (status = 'succeeded') DESC, version DESC LIMIT 1"""
+RELEASE_BY_VERSION = "SELECT * FROM releases WHERE app_id = $1 AND version = $2"
 SELECT_RELEASES = f"""SELECT {RELEASE_COLUMNS} FROM releases r JOIN apps a ON a.id = r.app_id
                       LEFT JOIN users u ON u.id = r.created_by WHERE a.name = $1 ORDER BY r.version DESC LIMIT $2"""
 SELECT_RELEASE = f"""SELECT {RELEASE_COLUMNS} FROM releases r JOIN apps a ON a.id = r.app_id

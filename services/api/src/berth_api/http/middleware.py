@@ -26,7 +26,10 @@ async def errors(request: web.Request, handler):
     try:
         return await handler(request)
     except ApiError as e:
-        return error_response(e.status, e.id, e.message)
+        resp = error_response(e.status, e.id, e.message)
+        if e.status == 401 and ".git/" in request.path:  # git asks its credential helper only after this
+            resp.headers["WWW-Authenticate"] = 'Basic realm="berth"'
+        return resp
     except web.HTTPException as e:
         if e.status < 400:
             raise

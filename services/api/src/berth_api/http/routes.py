@@ -1,11 +1,14 @@
 from aiohttp import web
 
+from . import lifecycle_views as lv
 from . import views
+from .git import add_git_routes
 from .openapi import openapi
 
 
 def setup_routes(app: web.Application) -> None:
     r = app.router
+    add_git_routes(r)  # /apps/{app}.git/...: `git push` (http/git.py)
     r.add_get("/openapi.json", openapi)
     r.add_get("/account", views.account)
     r.add_post("/apps", views.create_app)
@@ -19,3 +22,11 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/apps/{app}/releases", views.list_releases)
     r.add_get("/apps/{app}/releases/{version}", views.get_release)
     r.add_get("/apps/{app}/logs", views.get_logs)
+    r.add_get("/apps/{app}/config-vars", lv.get_config_vars)
+    r.add_patch("/apps/{app}/config-vars", lv.patch_config_vars)
+    r.add_post("/apps/{app}/releases", lv.create_rollback)
+    r.add_get("/apps/{app}/formation", lv.get_formation)
+    r.add_patch("/apps/{app}/formation", lv.patch_formation)
+    r.add_get("/apps/{app}/dynos", lv.list_dynos)
+    r.add_post("/apps/{app}/dynos", lv.run_dyno)
+    r.add_post("/apps/{app}/dynos/restart", lv.restart_dynos)

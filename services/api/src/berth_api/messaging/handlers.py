@@ -7,6 +7,7 @@ import uuid
 import asyncpg
 
 from berth_common import bus, events as ev
+from berth_common.secrets import seal_config, unseal
 
 from ..adapters import queries as q
 from ..domain.releases import deploy_description, may_move_build
@@ -39,24 +40,30 @@ async def on_build_completed(conn: asyncpg.Connection, env: ev.Envelope, data: e
     app = await conn.fetchrow(q.LOCK_APP_BY_ID, build["app_id"])  # serialises version numbers per app
     if app is None or await conn.fetchval(q.RELEASE_FOR_BUILD, build["id"]):
         return
-    config = {r["key"]: r["value"] for r in await conn.fetch(q.CONFIG_OF_APP, app["id"])}
     await create_release(
-        conn, app, image=data.image, process_types=data.process_types, config=config,
+        conn, app, image=data.image, process_types=data.process_types,
+        config_sealed=seal_config(await current_config(conn, app["id"])), healthchecks=data.healthchecks,
         build_id=build["id"], description=deploy_description(data.build_id, build["source_version"]),
         created_by=build["created_by"],
     )
 
 
-async def create_release(conn: asyncpg.Connection, app: asyncpg.Record, *, image: str,
-                         process_types: dict, config: dict, build_id, description: str, created_by) -> int:
-    """Make the app's next release and announce it. The caller holds the app row lock."""
+async def current_config(conn: asyncpg.Connection, app_id) -> dict[str, str]:
+    return {r["key"]: unseal(r["value_sealed"]) for r in await conn.fetch(q.CONFIG_OF_APP, app_id)}
+
+
+async def create_release(conn: asyncpg.Connection, app: asyncpg.Record, *, image: str, process_types: dict,
+                         config_sealed: str, healthchecks: dict, build_id, description: str, created_by) -> int:
+    """Make the app's next release and announce it. The caller holds the app row lock, so
+    versions are handed out one at a time (and the unique (app, version) backs that up)."""
     version = await conn.fetchval(q.NEXT_VERSION, app["id"])
     release_id = q.new_id()
-    await conn.execute(q.INSERT_RELEASE, release_id, app["id"], version, image, process_types, config,
-                       build_id, description, created_by)
+    await conn.execute(q.INSERT_RELEASE, release_id, app["id"], version, image, process_types, config_sealed,
+                       healthchecks, build_id, description, created_by)
     await bus.add_to_outbox(conn, ev.ReleaseCreated(
         app=app["name"], release_id=str(release_id), version=version, image=image,
-        process_types=process_types, config=config, build_id=str(build_id) if build_id else None,
+        process_types=process_types, config_sealed=config_sealed, healthchecks=healthchecks,
+        build_id=str(build_id) if build_id else None, description=description,
     ))
     return version
 

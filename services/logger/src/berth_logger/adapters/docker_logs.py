@@ -40,7 +40,10 @@ class ContainerLogCollector:
 
     def __init__(self, sink: Sink, last_stored: LastStored,
                  connect: Callable[[], docker.DockerClient] = lambda: docker.from_env(max_pool_size=64),
-                 relist_s: float = 30.0, batch: int = 500):
+                 relist_s: float = 30.0, batch: int = 500, labels: list[str] | None = None):
+        # Label filters (all must match): by default every Berth app container; the service
+        # narrows this to its own installation (berth_common.labels.platform_filters).
+        self._labels = labels or [APP_LABEL]
         self._connect = connect
         self._client: docker.DockerClient | None = None
         self._sink = sink
@@ -97,7 +100,7 @@ class ContainerLogCollector:
         # by at least one of the two; following the same container twice is a no-op.
         events = await asyncio.to_thread(
             self._client.events, decode=True,
-            filters={"type": "container", "label": APP_LABEL, "event": "start"},
+            filters={"type": "container", "label": self._labels, "event": "start"},
         )
         with self._streams_lock:
             self._streams["events"] = events
@@ -120,7 +123,7 @@ class ContainerLogCollector:
 
     async def _follow_running(self) -> None:
         containers = await asyncio.to_thread(
-            self._client.api.containers, filters={"label": APP_LABEL, "status": "running"})
+            self._client.api.containers, filters={"label": self._labels, "status": "running"})
         for c in containers:
             await self.follow(c["Id"])
 

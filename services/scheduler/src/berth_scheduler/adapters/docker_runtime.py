@@ -2,53 +2,70 @@
 
 The docker SDK is synchronous, so every call runs in a thread, never on the event loop.
 Each app gets its own bridge network (`berth-app-<app>`): containers of different apps
-cannot reach each other, and the host (the router) reaches them by IP."""
+cannot reach each other; the host (the router, the scheduler's health checks) reaches them
+by IP, and in the compose stack the named peer containers (router, scheduler) are attached
+to each app network."""
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from datetime import datetime
+from typing import Callable
 
 import docker
 from docker.errors import APIError, NotFound
 
-from ..domain.model import (LABEL_APP, LABEL_INSTANCE, LABEL_PROCESS, LABEL_VERSION, Instance, InstanceSpec)
+from berth_common.labels import DEFAULT_PLATFORM_ID, platform_filters
+
+from ..domain.model import (LABEL_APP, LABEL_INDEX, LABEL_INSTANCE, LABEL_ONEOFF, LABEL_PROCESS, LABEL_VERSION,
+                            Instance, InstanceSpec)
 from .security import container_security_options
 
 log = logging.getLogger(__name__)
 
 
-def network_name(app: str) -> str:
-    return f"berth-app-{app}"
+def network_name(app: str, platform_id: str = DEFAULT_PLATFORM_ID) -> str:
+    prefix = "berth" if platform_id == DEFAULT_PLATFORM_ID else f"berth-{platform_id}"
+    return f"{prefix}-app-{app}"
 
 
-def container_name(spec: InstanceSpec) -> str:
-    return f"berth-{spec.app}-{spec.instance.replace('.', '-')}"
+def container_name(spec: InstanceSpec, platform_id: str = DEFAULT_PLATFORM_ID) -> str:
+    prefix = "berth" if platform_id == DEFAULT_PLATFORM_ID else f"berth-{platform_id}"
+    return f"{prefix}-{spec.app}-{spec.instance.replace('.', '-')}"
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value or value.startswith("0001-"):
+        return None
+    # Docker gives nanoseconds: keep microseconds for fromisoformat.
+    head, _, frac = value.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
 
 
 class DockerRuntime:
-    def __init__(self, client: docker.DockerClient | None = None, *, memory="512m", cpus=1.0, pids=512):
+    def __init__(self, client: docker.DockerClient | None = None, *, memory="512m", cpus=1.0, pids=512,
+                 network_peers: tuple[str, ...] = (), platform_id: str = DEFAULT_PLATFORM_ID):
         self.client = client or docker.from_env()
-        self.limits = {"memory": memory, "cpus": cpus, "pids": pids}
+        self.platform_id = platform_id
+        self.defaults = {"memory": memory, "cpus": cpus, "pids": pids}
+        self.network_peers = network_peers
 
     # -- instances --------------------------------------------------------------------
 
-    async def start(self, spec: InstanceSpec, port: int) -> Instance:
-        return await asyncio.to_thread(self._start, spec, port)
+    async def start(self, spec: InstanceSpec, port: int, env: dict[str, str], limits: dict | None = None) -> Instance:
+        return await asyncio.to_thread(self._start, spec, port, env, {**self.defaults, **(limits or {})})
 
-    def _start(self, spec: InstanceSpec, port: int) -> Instance:
+    def _start(self, spec: InstanceSpec, port: int, env: dict[str, str], limits: dict) -> Instance:
         net = self._ensure_network(spec.app)
-        name = container_name(spec)
-        try:  # a leftover of a killed scheduler with the same name: replace it
-            self.client.containers.get(name).remove(force=True)
-        except NotFound:
-            pass
         command = ["/bin/sh", "-c", spec.command] if spec.command else None
         container = self.client.containers.run(
-            spec.release.image, command=command, name=name, detach=True, labels=spec.labels(),
-            environment={**spec.release.config, "PORT": str(port), "DYNO": spec.instance},
+            spec.release.image, command=command, name=container_name(spec, self.platform_id), detach=True,
+            labels=spec.labels(self.platform_id),
+            environment={**env, "PORT": str(port), "DYNO": f"{spec.process}.{spec.index}"},
             network=net, hostname=spec.instance.replace(".", "-"),
             log_config={"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}},
-            **container_security_options(**self.limits),
+            **container_security_options(**limits),
         )
         container.reload()
         return self._instance(container)
@@ -80,9 +97,8 @@ class DockerRuntime:
         return await asyncio.to_thread(self._list, app)
 
     def _list(self, app: str | None) -> list[Instance]:
-        label = f"{LABEL_APP}={app}" if app else LABEL_APP
         out = []
-        for c in self.client.containers.list(all=True, filters={"label": label}):
+        for c in self.client.containers.list(all=True, filters={"label": platform_filters(self.platform_id, app)}):
             try:
                 out.append(self._instance(c))
             except (KeyError, ValueError):
@@ -97,34 +113,100 @@ class DockerRuntime:
                 return ""
         return await asyncio.to_thread(tail)
 
+    async def wait(self, container_id: str, timeout_s: float) -> int:
+        """Wait for a container to exit; its exit code (a timeout kills it and raises)."""
+        def wait():
+            c = self.client.containers.get(container_id)
+            try:
+                return c.wait(timeout=timeout_s)["StatusCode"]
+            except Exception:  # requests' ReadTimeout: still running
+                c.kill()
+                raise TimeoutError(f"still running after {timeout_s:.0f} s")
+        return await asyncio.to_thread(wait)
+
+    def follow_output(self, container_id: str, on_line: Callable[[str], None]) -> threading.Thread:
+        """Call on_line (from a thread) for each output line until the container exits."""
+        def run():
+            try:
+                buf = b""
+                for chunk in self.client.containers.get(container_id).logs(stream=True, follow=True):
+                    buf += chunk
+                    while b"\n" in buf:
+                        line, buf = buf.split(b"\n", 1)
+                        on_line(line.decode(errors="replace"))
+                if buf:
+                    on_line(buf.decode(errors="replace"))
+            except NotFound:
+                pass
+        t = threading.Thread(target=run, daemon=True, name=f"output-{container_id[:12]}")
+        t.start()
+        return t
+
+    def watch_exits(self, on_exit: Callable[[str], None]) -> threading.Thread:
+        """Call on_exit(app) (from a thread) whenever a Berth container dies, so crashes are
+        handled at once rather than at the next timer pass."""
+        def run():
+            while True:
+                try:
+                    for e in self.client.events(decode=True, filters={"type": "container", "event": "die",
+                                                                       "label": platform_filters(self.platform_id)}):
+                        app = e.get("Actor", {}).get("Attributes", {}).get(LABEL_APP)
+                        if app:
+                            on_exit(app)
+                except Exception:  # noqa: BLE001 - engine restarted: watch again
+                    log.warning("docker events stream ended; watching again")
+                    threading.Event().wait(1)
+        t = threading.Thread(target=run, daemon=True, name="docker-exits")
+        t.start()
+        return t
+
     def _instance(self, c) -> Instance:
         labels = c.labels
         nets = c.attrs.get("NetworkSettings", {}).get("Networks", {}) or {}
-        net = nets.get(network_name(labels[LABEL_APP])) or next(iter(nets.values()), {})
+        net = nets.get(network_name(labels[LABEL_APP], self.platform_id)) or next(iter(nets.values()), {})
         state = c.attrs.get("State", {})
         return Instance(
             container_id=c.id, app=labels[LABEL_APP], process=labels[LABEL_PROCESS],
-            instance=labels[LABEL_INSTANCE], version=int(labels[LABEL_VERSION]),
+            index=int(labels.get(LABEL_INDEX, "0")), instance=labels[LABEL_INSTANCE],
+            version=int(labels[LABEL_VERSION]),
             running=state.get("Running", False) and not state.get("Restarting", False),
             ip=net.get("IPAddress") or None, exit_code=state.get("ExitCode"),
+            started_at=_parse_time(state.get("StartedAt")), oneoff=labels.get(LABEL_ONEOFF) == "true",
         )
 
     # -- networks ---------------------------------------------------------------------
 
-    def _ensure_network(self, app: str) -> str:
-        name = network_name(app)
-        if not self.client.networks.list(names=[name]):
+    def _ensure_network(self, app: str):
+        name = network_name(app, self.platform_id)
+        found = self.client.networks.list(names=[name])
+        if found:
+            network = found[0]
+        else:
             try:
-                self.client.networks.create(name, driver="bridge", labels={LABEL_APP: app}, check_duplicate=True)
+                network = self.client.networks.create(name, driver="bridge", labels={LABEL_APP: app}, check_duplicate=True)
             except APIError as e:
                 if e.status_code != 409:
                     raise
+                network = self.client.networks.list(names=[name])[0]
+        if self.network_peers:
+            network.reload()
+            attached = {c.get("Name") for c in (network.attrs.get("Containers") or {}).values()}
+            for peer in self.network_peers:
+                if peer not in attached:
+                    try:
+                        network.connect(peer)
+                    except APIError as e:
+                        if "already exists" not in str(e):
+                            log.warning("could not attach %s to %s: %s", peer, name, e)
         return name
 
     async def remove_network(self, app: str) -> None:
         def remove():
-            for n in self.client.networks.list(names=[network_name(app)]):
+            for n in self.client.networks.list(names=[network_name(app, self.platform_id)]):
                 try:
+                    n.reload()
+                    for cid in (n.attrs.get("Containers") or {}):
+                        n.disconnect(cid, force=True)  # peers (router, scheduler) let go first
                     n.remove()
                 except (NotFound, APIError) as e:
                     log.warning("could not remove network %s: %s", n.name, e)

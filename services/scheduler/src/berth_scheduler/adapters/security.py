@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-def container_security_options(*, memory: str, cpus: float, pids: int) -> dict:
+def container_security_options(*, memory: str, cpus: float, pids: int) -> dict:  # noqa: D401
     """docker-py `containers.run/create` keyword arguments that confine an app container:
     no Linux capabilities, no privilege gain through setuid binaries, bounded memory, CPU
     and process count, and an init process so signals reach the app and zombies are reaped."""

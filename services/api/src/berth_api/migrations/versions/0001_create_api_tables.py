@@ -34,11 +34,20 @@ def upgrade() -> None:
         owner_id   uuid REFERENCES users(id) ON DELETE SET NULL,
         created_at timestamptz NOT NULL DEFAULT now()
     );
+    -- values are sealed (encrypted with a key that lives outside the database)
     CREATE TABLE config_vars (
-        app_id uuid NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
-        key    text NOT NULL,
-        value  text NOT NULL,
+        app_id       uuid NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        key          text NOT NULL,
+        value_sealed text NOT NULL,
         PRIMARY KEY (app_id, key)
+    );
+    CREATE TABLE formation (
+        app_id   uuid NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        type     text NOT NULL,
+        quantity int NOT NULL CHECK (quantity >= 0),
+        memory   text,
+        cpus     numeric,
+        PRIMARY KEY (app_id, type)
     );
     CREATE TABLE builds (
         id             uuid PRIMARY KEY,
@@ -61,7 +70,8 @@ def upgrade() -> None:
         version       int NOT NULL,
         image         text NOT NULL,
         process_types jsonb NOT NULL,
-        config        jsonb NOT NULL,
+        config_sealed text NOT NULL,
+        healthchecks  jsonb NOT NULL DEFAULT '{}',
         build_id      uuid REFERENCES builds(id) ON DELETE SET NULL,
         description   text NOT NULL,
         status        text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'succeeded', 'failed')),

@@ -24,7 +24,20 @@ def upgrade() -> None:
         formation      jsonb NOT NULL DEFAULT '{}',
         announced      jsonb,          -- the endpoints last announced in endpoints.changed
         traceparent    text,           -- trace of the release.created that set the target
+        release_phase_version int,     -- the newest release whose release phase succeeded
+        restart_pending jsonb NOT NULL DEFAULT '[]',  -- process types to restart (rolling); "*" = all
         deleted        boolean NOT NULL DEFAULT false,
         updated_at     timestamptz NOT NULL DEFAULT now()
+    );
+    -- crash-loop bookkeeping per instance slot (web.1, web.2, ...): exponential restart backoff
+    CREATE TABLE crashes (
+        app            text NOT NULL,
+        process        text NOT NULL,
+        index          int NOT NULL,
+        restarts       int NOT NULL DEFAULT 0,
+        last_exit_code int,
+        last_crash_at  timestamptz NOT NULL DEFAULT now(),
+        next_start_at  timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (app, process, index)
     );
     """)

@@ -1,0 +1,198 @@
+"""Config vars, rollbacks, formation and processes: every change is a release or an event."""
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+from aiohttp import web
+
+from berth_common import bus, events as ev
+from berth_common.secrets import seal, seal_config, unseal_config
+from berth_common.service import NC, POOL
+
+from ..adapters import queries as q
+from ..domain.config_vars import describe_change, validate_changes
+from ..domain.errors import ApiError, Conflict, NotFound
+from ..domain.formation import NOT_SCALABLE, parse_updates
+from ..messaging.handlers import create_release, current_config
+from .middleware import USER
+from .views import app_or_404, json_body, record
+
+
+async def _locked_app(conn, name: str):
+    app = await conn.fetchrow(q.LOCK_APP, name)
+    if app is None:
+        raise NotFound(f"app {name!r} not found", id="app_not_found")
+    return app
+
+
+# --- config vars -----------------------------------------------------------------------
+
+async def get_config_vars(request: web.Request) -> web.Response:
+    app = await app_or_404(request)
+    async with request.app[POOL].acquire() as conn:
+        return web.json_response(await current_config(conn, app["id"]))
+
+
+async def patch_config_vars(request: web.Request) -> web.Response:
+    """Set ({K: "v"}) and unset ({K: null}) config vars. When the app has a release, the
+    change is a new release with the same image and the new config, rolled out like a deploy."""
+    changes = validate_changes(await json_body(request))
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        app = await _locked_app(conn, request.match_info["app"])
+        before = await current_config(conn, app["id"])
+        description = describe_change(before, changes)
+        if description is None:
+            return web.json_response(before)  # nothing changes: no new release
+        for key, value in changes.items():
+            if value is None:
+                await conn.execute(q.DELETE_CONFIG_VAR, app["id"], key)
+            else:
+                await conn.execute(q.UPSERT_CONFIG_VAR, app["id"], key, seal(value))
+        after = await current_config(conn, app["id"])
+        current = await conn.fetchrow(q.CURRENT_RELEASE, app["id"])
+        if current is not None:
+            await create_release(conn, app, image=current["image"], process_types=current["process_types"],
+                                 config_sealed=seal_config(after), healthchecks=current["healthchecks"],
+                                 build_id=current["build_id"], description=description,
+                                 created_by=request[USER]["user_id"])
+    return web.json_response(after)
+
+
+# --- rollback --------------------------------------------------------------------------
+
+def _version(value) -> int:
+    raw = str(value).lstrip("v") if value is not None else ""
+    if not raw.isdigit() or int(raw) < 1:
+        raise ApiError(f'release must be a version like 3 or "v3", not {value!r}', id="invalid_release", status=422)
+    return int(raw)
+
+
+async def create_rollback(request: web.Request) -> web.Response:
+    """Heroku's POST /apps/{app}/releases {"release": "v3"}: a new release copying v3's image
+    and config (the config vars become v3's again)."""
+    body = await json_body(request)
+    unknown = set(body) - {"release"}
+    if unknown:
+        raise ApiError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    target = _version(body.get("release"))
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        app = await _locked_app(conn, request.match_info["app"])
+        old = await conn.fetchrow(q.RELEASE_BY_VERSION, app["id"], target)
+        if old is None:
+            raise NotFound(f"release v{target} of {app['name']!r} not found", id="release_not_found")
+        config = unseal_config(old["config_sealed"])
+        await conn.execute(q.DELETE_ALL_CONFIG_VARS, app["id"])
+        for key, value in config.items():
+            await conn.execute(q.UPSERT_CONFIG_VAR, app["id"], key, seal(value))
+        version = await create_release(
+            conn, app, image=old["image"], process_types=old["process_types"], config_sealed=old["config_sealed"],
+            healthchecks=old["healthchecks"], build_id=old["build_id"], description=f"Rollback to v{target}",
+            created_by=request[USER]["user_id"])
+        row = await conn.fetchrow(q.SELECT_RELEASE, app["name"], version)
+    return web.json_response(record(row), status=201)
+
+
+# --- formation -------------------------------------------------------------------------
+
+async def _formation(conn, app_id, process_types: dict) -> list[dict]:
+    stored = {r["type"]: r for r in await conn.fetch(q.FORMATION_OF_APP, app_id)}
+    out = []
+    for ptype in sorted(set(process_types) - NOT_SCALABLE):
+        r = stored.get(ptype)
+        out.append({"type": ptype, "command": process_types.get(ptype),
+                    "quantity": r["quantity"] if r else (1 if ptype == "web" else 0),
+                    "memory": r["memory"] if r else None, "cpus": float(r["cpus"]) if r and r["cpus"] is not None else None})
+    return out
+
+
+async def get_formation(request: web.Request) -> web.Response:
+    app = await app_or_404(request)
+    async with request.app[POOL].acquire() as conn:
+        current = await conn.fetchrow(q.CURRENT_RELEASE, app["id"])
+        return web.json_response(await _formation(conn, app["id"], current["process_types"] if current else {}))
+
+
+async def patch_formation(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        app = await _locked_app(conn, request.match_info["app"])
+        current = await conn.fetchrow(q.CURRENT_RELEASE, app["id"])
+        if current is None:
+            raise Conflict(f"{app['name']} has no release yet: deploy it first", id="no_release")
+        updates = parse_updates(body, set(current["process_types"]))
+        existing = {f["type"]: f for f in await _formation(conn, app["id"], current["process_types"])}
+        for u in updates:
+            f = {**existing[u["type"]], **u}
+            await conn.execute(q.UPSERT_FORMATION, app["id"], f["type"], f["quantity"], f["memory"], f["cpus"])
+        formation = await _formation(conn, app["id"], current["process_types"])
+        await bus.add_to_outbox(conn, ev.FormationChanged(app=app["name"], formation={
+            f["type"]: ev.ProcessSize(quantity=f["quantity"], memory=f["memory"], cpus=f["cpus"]) for f in formation}))
+    return web.json_response(formation)
+
+
+# --- processes -------------------------------------------------------------------------
+
+async def ask_scheduler(request: web.Request, subject: str, body: dict, timeout: float = 5) -> dict:
+    try:
+        reply = await request.app[NC].request(subject, json.dumps(body).encode(), timeout=timeout)
+    except Exception as e:  # noqa: BLE001 - no responder or timeout
+        raise ApiError(f"the scheduler did not answer: {e.__class__.__name__}", id="scheduler_unavailable", status=503)
+    answer = json.loads(reply.data)
+    if "error" in answer:
+        raise ApiError(answer["error"])
+    return answer
+
+
+async def list_dynos(request: web.Request) -> web.Response:
+    app = await app_or_404(request)
+    answer = await ask_scheduler(request, "berth.scheduler.ps", {"app": app["name"]})
+    return web.json_response(answer["instances"])
+
+
+async def restart_dynos(request: web.Request) -> web.Response:
+    body = await json_body(request) if request.can_read_body else {}
+    process = body.get("type")
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        app = await _locked_app(conn, request.match_info["app"])
+        current = await conn.fetchrow(q.CURRENT_RELEASE, app["id"])
+        if current is None:
+            raise Conflict(f"{app['name']} has no release yet: deploy it first", id="no_release")
+        if process is not None and (process not in current["process_types"] or process in NOT_SCALABLE):
+            raise ApiError(f"no process type {process!r} in the current release", id="invalid_formation", status=422)
+        await bus.add_to_outbox(conn, ev.RestartRequested(app=app["name"], process=process))
+    return web.json_response({"app": app["name"], "restarting": process or "all"}, status=202)
+
+
+async def run_dyno(request: web.Request) -> web.StreamResponse:
+    """A one-off process of the current release: its output streams back as NDJSON lines
+    ({"line": ...}), then {"exit_code": N}."""
+    app = await app_or_404(request)
+    body = await json_body(request)
+    command = body.get("command")
+    if not isinstance(command, str) or not command.strip():
+        raise ApiError('send {"command": "..."}', id="invalid_command", status=422)
+    run_id = uuid.uuid4().hex[:12]
+    nc = request.app[NC]
+    queue: asyncio.Queue = asyncio.Queue()
+
+    async def on_msg(msg):
+        queue.put_nowait(json.loads(msg.data))
+
+    # Subscribe before asking, so no output line can come before we listen.
+    sub = await nc.subscribe(f"berth.run.{run_id}", cb=on_msg)
+    try:
+        await ask_scheduler(request, "berth.scheduler.run", {"app": app["name"], "command": command, "run_id": run_id},
+                            timeout=30)
+        resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        while True:
+            item = await queue.get()
+            await resp.write((json.dumps(item) + "\n").encode())
+            if "exit_code" in item:
+                break
+    finally:
+        await sub.unsubscribe()
+    await resp.write_eof()
+    return resp
