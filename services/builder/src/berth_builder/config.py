@@ -2,6 +2,9 @@
 
 BERTH_PYTHON_IMAGE              base image for Python builds       (berth/python:bookworm)
 BERTH_STATIC_IMAGE              base image for static sites        (berth/static:bookworm)
+BERTH_NODE_IMAGE                base image for Node.js builds      (berth/node:bookworm)
+BERTH_GO_IMAGE                  image Go builds compile on         (berth/go:bookworm)
+BERTH_GO_RUNTIME_IMAGE          image Go binaries run on           (berth/static:bookworm)
 BERTH_BUILD_CA_BUNDLE           CA bundle (a path) for build-time downloads; unset = none
 BERTH_BUILD_MAX_ARCHIVE_BYTES   cap on a source archive's unpacked size   (500 MiB)
 BERTH_BUILD_MAX_ARCHIVE_ENTRIES cap on a source archive's entry count     (20000)
@@ -44,6 +47,9 @@ class BuilderSettings:
             images=BaseImages(
                 python=e("BERTH_PYTHON_IMAGE") or BaseImages.python,
                 static=e("BERTH_STATIC_IMAGE") or BaseImages.static,
+                node=e("BERTH_NODE_IMAGE") or BaseImages.node,
+                go=e("BERTH_GO_IMAGE") or BaseImages.go,
+                go_runtime=e("BERTH_GO_RUNTIME_IMAGE") or BaseImages.go_runtime,
             ),
             ca_bundle=Path(ca) if ca else None,
             max_archive_bytes=int(e("BERTH_BUILD_MAX_ARCHIVE_BYTES") or DEFAULT_MAX_BYTES),

@@ -33,9 +33,12 @@ from .adapters.sources import fetch_source
 from .config import BuilderSettings
 from .domain.builds import BuildError, image_tag
 from .domain.procfile import ProcfileError
-from .domain.stacks import CA_IN_CONTEXT, BuildPlan, plan_build
+from .domain.stacks import CA_IN_CONTEXT, MANIFESTS, BuildPlan, plan_build
 
 log = logging.getLogger(__name__)
+
+# A manifest (Procfile, package.json, app.json, ...) larger than this is refused.
+MAX_MANIFEST_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -121,10 +124,11 @@ class BuildWorker:
         else:
             await self._say(build, f"-----> Build succeeded: image {image}")
             async with self.pool.acquire() as conn, conn.transaction():
-                if await builds_repo.mark_succeeded(conn, build.id, plan.stack, image, plan.process_types):
+                if await builds_repo.mark_succeeded(conn, build.id, plan.stack, image, plan.process_types,
+                                                    plan.healthchecks):
                     await bus.add_to_outbox(conn, events.BuildCompleted(
                         app=build.app, build_id=build.id, image=image, stack=plan.stack,
-                        process_types=plan.process_types,
+                        process_types=plan.process_types, healthchecks=plan.healthchecks,
                     ))
 
     async def _fail(self, build: ClaimedBuild, stack: str | None, reason: str) -> None:
@@ -152,6 +156,10 @@ class BuildWorker:
             await self._say(build, f"-----> {plan.reason}")
             await self._say(build, "-----> Process types: " + ", ".join(
                 f"{name} ({cmd if cmd is not None else 'image CMD'})" for name, cmd in plan.process_types.items()))
+            if "release" in plan.process_types:
+                await self._say(build, "-----> Release phase: `release` runs once before the new release takes traffic")
+            for note in plan.notes:
+                await self._say(build, f"-----> {note}")
             context_path = workdir / "context.tar"
             await asyncio.to_thread(self._write_context, src, plan, context_path)
             image = image_tag(app, build.id)
@@ -166,12 +174,13 @@ class BuildWorker:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
 
     def _plan(self, src: Path) -> BuildPlan:
-        files = {p.name for p in src.iterdir() if p.is_file() and not p.is_symlink()}
-        procfile = src / "Procfile"
-        text = None
-        if procfile.is_file() and not procfile.is_symlink():
-            text = procfile.read_text(encoding="utf-8", errors="replace")
-        return plan_build(files, text, self.settings.images, with_ca=self.settings.ca_bundle is not None)
+        entries = [p for p in src.iterdir() if not p.is_symlink()]
+        files = {p.name for p in entries if p.is_file()}
+        dirs = {p.name for p in entries if p.is_dir()}
+        procfile = _read_manifest(src, "Procfile") if "Procfile" in files else None
+        texts = {name: _read_manifest(src, name) for name in MANIFESTS if name in files}
+        return plan_build(files, procfile, self.settings.images, with_ca=self.settings.ca_bundle is not None,
+                          dirs=dirs, texts=texts)
 
     def _write_context(self, src: Path, plan: BuildPlan, dest: Path) -> None:
         """The build context: the unpacked source, the generated Dockerfile (if any) and the
@@ -182,6 +191,8 @@ class BuildWorker:
                 if entry == CA_IN_CONTEXT and self.settings.ca_bundle is not None:
                     continue
                 if entry == "Dockerfile" and plan.dockerfile is not None:
+                    continue
+                if entry in plan.exclude:
                     continue
                 tar.add(src / entry, arcname=entry, recursive=True)
             if plan.dockerfile is not None:
@@ -200,6 +211,14 @@ class BuildWorker:
             raise
         except Exception:  # noqa: BLE001 - a lost log line must not fail the build
             log.warning("build %s: could not publish a log line: %s", build.id, line, exc_info=True)
+
+
+def _read_manifest(src: Path, name: str) -> str:
+    """The text of a top-level file (not a symlink; checked by the caller), capped."""
+    path = src / name
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise BuildError(f"{name} is larger than {MAX_MANIFEST_BYTES} bytes")
+    return path.read_text(encoding="utf-8", errors="replace")
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:

@@ -286,3 +286,165 @@ async def test_build_left_building_by_a_killed_builder_is_rerun_at_start(builder
     images.append(envs[-1].data["image"])
     lines = await build_log(js, app)
     assert lines[0].startswith("-----> Restarting this build")
+
+
+# --- buildpacks: node, go, the dependency cache, app.json --------------------------------
+
+def step_output(lines: list[str], needle: str) -> list[str]:
+    """The output of the build step whose `Step N/M : ...` line contains `needle`."""
+    start = next(i for i, l in enumerate(lines) if l.startswith("Step ") and needle in l)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(("Step ", "-----> "))), len(lines))
+    return [l.strip() for l in lines[start + 1:end]]
+
+
+async def answer(image: str, expected_body: str) -> str:
+    """Run the image's own command with PORT set, GET / and return the container's output
+    once it has printed the request."""
+    client = docker.from_env()
+    container = await asyncio.to_thread(
+        client.containers.run, image, detach=True, environment={"PORT": "8080"},
+        ports={"8080/tcp": ("127.0.0.1", None)},
+    )
+    try:
+        await asyncio.to_thread(container.reload)
+        port = int(container.ports["8080/tcp"][0]["HostPort"])
+        deadline = asyncio.get_running_loop().time() + 60
+        body = None
+        async with aiohttp.ClientSession() as s:
+            while body is None:
+                try:
+                    async with s.get(f"http://127.0.0.1:{port}/") as r:
+                        assert r.status == 200
+                        body = await r.text()
+                except (aiohttp.ClientError, ConnectionError):
+                    await asyncio.sleep(0.5)
+                    if asyncio.get_running_loop().time() > deadline:
+                        logs = (await asyncio.to_thread(container.logs)).decode()
+                        raise AssertionError(f"{image} did not answer; its output:\n{logs}")
+        assert body.startswith(expected_body), body
+        for _ in range(50):
+            logs = (await asyncio.to_thread(container.logs)).decode()
+            if "handled GET /" in logs:
+                return logs
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"no `handled GET /` in the output:\n{logs}")
+    finally:
+        await asyncio.to_thread(container.remove, force=True)
+        client.close()
+
+
+async def build_ok(js, images, app: str, archive: bytes) -> tuple[events.BuildCompleted, list[str]]:
+    env = await request_build(js, app, archive)
+    done = final(await build_events(js, env.data["build_id"]))
+    lines = await build_log(js, app)
+    # This build's lines only (the app's log holds its earlier builds too).
+    lines = lines[max(i for i, l in enumerate(lines) if l.startswith("-----> Fetching source archive")):]
+    assert done.type == events.BuildCompleted.type, (done.data, lines[-30:])
+    data = events.BuildCompleted.model_validate(done.data)
+    images.append(data.image)
+    return data, lines
+
+
+async def test_node_app_builds_answers_and_caches_its_dependencies(builder, js, images):
+    app = unique_app("node")
+    package = json.loads((EXAMPLES / "node-app" / "package.json").read_text())
+    # A package.json never built before, so the install cannot come from the cache.
+    package["description"] = f"test {app}"
+    package_json = json.dumps(package, indent=2).encode()
+    data, lines = await build_ok(js, images, app, tar_gz(EXAMPLES / "node-app", {"package.json": package_json}))
+    assert data.stack == "node" and data.process_types == {"web": "npm start"}
+    assert "-----> Detected node app (package.json, npm ci)" in lines
+    install = step_output(lines, "npm ci --omit=dev")
+    assert "---> Using cache" not in install and any("added 1 package" in l for l in install), install
+    logs = await answer(data.image, "Hello from Berth (node)")
+    assert "listening on port 8080" in logs
+
+    # The code changes, the dependencies do not: the install step comes from the cache.
+    server = (EXAMPLES / "node-app" / "server.js").read_bytes() + f"// changed {app}\n".encode()
+    again, lines = await build_ok(js, images, app, tar_gz(
+        EXAMPLES / "node-app", {"package.json": package_json, "server.js": server}))
+    assert step_output(lines, "npm ci --omit=dev")[0] == "---> Using cache", "\n".join(lines)
+    assert step_output(lines, "COPY . /app")[0] != "---> Using cache"
+    await answer(again.image, "Hello from Berth (node)")
+
+
+async def test_go_app_builds_in_two_stages_and_answers(builder, js, images):
+    app = unique_app("go")
+    main_go = (EXAMPLES / "go-app" / "main.go").read_bytes() + f"\n// {app}\n".encode()
+    data, lines = await build_ok(js, images, app, tar_gz(EXAMPLES / "go-app", {"main.go": main_go}))
+    assert data.stack == "go" and data.process_types == {"web": "/app/bin/go-app"}
+    assert "-----> Detected go app (go.mod)" in lines
+    logs = await answer(data.image, "Hello from Berth (go)")
+    assert "listening on port 8080" in logs
+    # The run image is the small runtime image, not the Go toolchain.
+    def has_go() -> bool:
+        out = docker.from_env().containers.run(data.image, ["/bin/sh", "-c", "command -v go || echo none"], remove=True)
+        return out.decode().strip() != "none"
+    assert not await asyncio.to_thread(has_go)
+
+
+async def test_python_code_change_reuses_the_dependency_layer(builder, js, images):
+    app = unique_app("pycache")
+    requirements = (EXAMPLES / "python-app" / "requirements.txt").read_bytes() + f"# {app}\n".encode()
+    _, lines = await build_ok(js, images, app, tar_gz(EXAMPLES / "python-app", {"requirements.txt": requirements}))
+    assert step_output(lines, "pip install")[0] != "---> Using cache"
+    code = (EXAMPLES / "python-app" / "app.py").read_bytes() + f"# changed {app}\n".encode()
+    data, lines = await build_ok(js, images, app, tar_gz(
+        EXAMPLES / "python-app", {"requirements.txt": requirements, "app.py": code}))
+    assert step_output(lines, "pip install")[0] == "---> Using cache", lines
+    await answer(data.image, "Hello from Berth (python)")
+
+
+async def test_pyproject_app_installs_dependencies_in_a_cached_layer(builder, js, images, tmp_path):
+    app = unique_app("pyproj")
+    (tmp_path / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        f'[project]\nname = "{app}"\nversion = "1"\ndependencies = ["itsdangerous==2.2.0"]\n\n'
+        '[tool.setuptools]\npy-modules = ["app"]\n'
+    )
+    (tmp_path / "Procfile").write_text("web: python app.py\n")
+    (tmp_path / "app.py").write_bytes((EXAMPLES / "python-app" / "app.py").read_bytes())
+    _, lines = await build_ok(js, images, app, tar_gz(tmp_path))
+    assert "-----> pyproject.toml: dependencies installed in their own cached layer" in lines
+    assert any("Successfully installed itsdangerous" in l for l in step_output(lines, "itsdangerous==2.2.0"))
+    (tmp_path / "app.py").write_bytes((EXAMPLES / "python-app" / "app.py").read_bytes() + b"# changed\n")
+    data, lines = await build_ok(js, images, app, tar_gz(tmp_path))
+    assert step_output(lines, "itsdangerous==2.2.0")[0] == "---> Using cache", lines
+    await answer(data.image, "Hello from Berth (python)")
+
+
+async def test_app_json_healthchecks_land_in_build_completed(builder, js, images):
+    app_, _ = builder
+    app = unique_app("appjson")
+    app_json = json.dumps({"name": "site", "healthchecks": {"web": [
+        {"type": "startup", "name": "home", "path": "/index.html", "content": "Hello", "attempts": 5, "wait": 2},
+        {"type": "liveness", "path": "/"},
+    ]}}).encode()
+    data, lines = await build_ok(js, images, app, tar_gz(EXAMPLES / "static-site", {"app.json": app_json}))
+    expected = {"web": [
+        {"type": "startup", "name": "home", "path": "/index.html", "content": "Hello", "attempts": 5,
+         "timeout": 5, "wait": 2, "initialDelay": 0},
+        {"type": "liveness", "name": "liveness /", "path": "/", "content": None, "attempts": 3,
+         "timeout": 5, "wait": 1, "initialDelay": 0},
+    ]}
+    assert data.healthchecks == expected
+    assert "-----> app.json: health checks for web (2)" in lines
+    row = await app_[service.POOL].fetchrow("SELECT healthchecks FROM builds WHERE id = $1", data.build_id)
+    assert row["healthchecks"] == expected
+
+
+async def test_malformed_app_json_fails_the_build_naming_the_field(builder, js):
+    app = unique_app("badjson")
+    app_json = json.dumps({"healthchecks": {"web": [{"path": "health"}]}}).encode()
+    env = await request_build(js, app, tar_gz(EXAMPLES / "static-site", {"app.json": app_json}))
+    done = final(await build_events(js, env.data["build_id"]))
+    assert done.type == events.BuildFailed.type
+    assert done.data["reason"] == "app.json: healthchecks.web[0].path must be a string starting with '/', got 'health'"
+
+
+async def test_release_phase_command_is_a_process_type(builder, js, images):
+    app = unique_app("release")
+    data, lines = await build_ok(js, images, app, tar_gz(
+        EXAMPLES / "static-site", {"Procfile": b"release: echo migrating\n"}))
+    assert data.process_types == {"web": "busybox httpd -f -v -p $PORT -h /app", "release": "echo migrating"}
+    assert "-----> Release phase: `release` runs once before the new release takes traffic" in lines

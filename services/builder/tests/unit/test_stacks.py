@@ -14,13 +14,17 @@ IMAGES = BaseImages(python="corp/python:3", static="corp/static:1")
     ({"requirements.txt", "index.html"}, "python"),
     ({"pyproject.toml"}, "python"),
     ({"index.html", "style.css"}, "static"),
+    ({"requirements.txt", "package.json", "go.mod"}, "python"),
+    ({"package.json", "go.mod", "index.html"}, "node"),
+    ({"go.mod", "index.html"}, "go"),
+    ({"Dockerfile", "package.json"}, "dockerfile"),
 ])
 def test_detection_order(files, stack):
     assert detect_stack(files)[0] == stack
 
 
 def test_undetectable_source_fails_with_advice():
-    with pytest.raises(BuildError, match="could not detect the app's stack: add a Dockerfile, requirements.txt, pyproject.toml or index.html"):
+    with pytest.raises(BuildError, match="could not detect the app's stack: add a Dockerfile, requirements.txt, pyproject.toml, package.json, go.mod or index.html"):
         plan_build({"README.md"}, None, IMAGES, with_ca=False)
 
 

@@ -32,7 +32,7 @@ RETURNING b.id, b.app, b.source_object, b.traceparent, old.started_at IS NOT NUL
 
 MARK_SUCCEEDED = """
 UPDATE builds SET status = 'succeeded', stack = $2, image = $3, process_types = $4,
-                  finished_at = now()
+                  healthchecks = $5, finished_at = now()
 WHERE id = $1 AND status = 'building'
 """
 
@@ -62,8 +62,8 @@ async def mark_building(conn: asyncpg.Connection, build_id: str) -> asyncpg.Reco
 
 
 async def mark_succeeded(conn: asyncpg.Connection, build_id: str, stack: str, image: str,
-                         process_types: dict[str, str | None]) -> bool:
-    return await conn.execute(MARK_SUCCEEDED, build_id, stack, image, process_types) == "UPDATE 1"
+                         process_types: dict[str, str | None], healthchecks: dict[str, list[dict]]) -> bool:
+    return await conn.execute(MARK_SUCCEEDED, build_id, stack, image, process_types, healthchecks) == "UPDATE 1"
 
 
 async def mark_failed(conn: asyncpg.Connection, build_id: str, stack: str | None, reason: str) -> bool:
