@@ -1,5 +1,6 @@
 """A tiny Berth example: stdlib HTTP server on $PORT using one dependency from PyPI."""
 import os
+import socket
 from importlib.metadata import version
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -10,7 +11,7 @@ MESSAGE = os.environ.get("MESSAGE", "Hello from Berth (python)")
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
-        body = f"{MESSAGE}\nitsdangerous {version('itsdangerous')}\n".encode()
+        body = f"{MESSAGE}\nitsdangerous {version('itsdangerous')}\ninstance {socket.gethostname()}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))

@@ -33,9 +33,12 @@ class Berth:
         return {**os.environ, "BERTH_CONFIG": str(self.config), "BERTH_API_URL": self.platform.api_url,
                 "BERTH_TOKEN": self.token}
 
+    @property
+    def cli_path(self) -> Path:
+        return Path(sys.executable).parent / "berth"
+
     def cli(self, *args: str, cwd: Path | None = None, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
-        berth = Path(sys.executable).parent / "berth"
-        proc = subprocess.run([str(berth), *args], cwd=cwd, env=self.env(), capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run([str(self.cli_path), *args], cwd=cwd, env=self.env(), capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"berth {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
         return proc

@@ -52,6 +52,7 @@ class Platform:
     admin_token: str | None = field(default=None, init=False)
     nats_url: str = field(default="", init=False)
     _pg: object = field(default=None, init=False)
+    _ports: dict = field(default_factory=dict, init=False)
 
     @property
     def api_url(self) -> str:
@@ -78,6 +79,7 @@ class Platform:
                 self.admin_token = "berth_" + secrets.token_urlsafe(32)
             ports = {s: free_port() for s in SERVICES if s != "api"}
             ports["api"] = self.api_port
+            self._ports = ports
             for name in SERVICES:
                 self._start_service(name, ports)
             for name in SERVICES:
@@ -171,6 +173,11 @@ class Platform:
                 pass
             time.sleep(0.2)
         raise PlatformError(f"service {name} did not become healthy within {timeout:.0f} s; see {self.log_path(name)}")
+
+    def start_service(self, name: str, timeout: float = 60) -> None:
+        """(Re)start one service, e.g. after a test killed it."""
+        self._start_service(name, self._ports)
+        self._wait_healthy(name, self._ports[name], timeout)
 
     # -- stop -------------------------------------------------------------------------
 

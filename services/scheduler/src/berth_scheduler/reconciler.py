@@ -101,7 +101,7 @@ class Reconciler:
                 attributes={"berth.app": app, "berth.release.version": desired.target.version},
             ):
                 await self.rollout(desired, everything, actual)
-        elif desired.deployed and desired.restart_pending:
+        elif desired.deployed and (desired.restart_pending or self._resized(desired, actual)):
             await self.restart(desired, desired.deployed, actual)
         elif desired.deployed:
             await self.converge(desired, desired.deployed, actual)
@@ -195,7 +195,7 @@ class Reconciler:
             for i in actual:
                 if i.version == release.version and i.running and slot(i) in slots:
                     have.setdefault(slot(i), i)
-        specs = [InstanceSpec(desired.app, p, n, release) for (p, n) in slots if (p, n) not in have]
+        specs = [InstanceSpec(desired.app, p, n, release, size=desired.size(p)) for (p, n) in slots if (p, n) not in have]
         results = await asyncio.gather(*(self._start_one(desired, s) for s in specs), return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
@@ -390,7 +390,7 @@ class Reconciler:
                 self.wake_later(app, (crash["next_start_at"] - now).total_seconds())
                 continue
             try:
-                inst = await self._start_one(desired, InstanceSpec(app, s[0], s[1], release))
+                inst = await self._start_one(desired, InstanceSpec(app, s[0], s[1], release, size=desired.size(s[0])))
             except RolloutFailed as e:
                 await self.say(app, f"could not start {s[0]}.{s[1]}: {e}", process=s[0])
                 row = await self.pool.fetchrow(q.RECORD_CRASH, app, s[0], s[1], None,
@@ -424,10 +424,17 @@ class Reconciler:
                             f"in {delay:.0f} s", process=i.process)
         return row
 
+    def _resized(self, desired: Desired, actual: list[Instance]) -> list[str]:
+        """Process types with a running instance started at another size than the formation's."""
+        release = desired.deployed
+        return sorted({i.process for i in actual if i.running and i.version == release.version
+                       and i.process in release.formation_types() and i.size != desired.size(i.process)})
+
     async def restart(self, desired: Desired, release: ReleaseSpec, actual: list[Instance]) -> None:
-        """`ps:restart`: replace instances with fresh ones of the same release, rolling."""
-        types = release.formation_types() if "*" in desired.restart_pending else [
-            p for p in release.formation_types() if p in desired.restart_pending]
+        """`ps:restart` and `ps:resize`: replace instances with fresh ones of the same
+        release (at the formation's size), rolling."""
+        wanted = set(desired.restart_pending) | set(self._resized(desired, actual))
+        types = release.formation_types() if "*" in wanted else [p for p in release.formation_types() if p in wanted]
         await self.say(desired.app, f"Restarting {', '.join(types) or 'nothing'}")
         slots = [s for s in plan_slots(desired, release) if s[0] in types]
         try:
@@ -436,7 +443,7 @@ class Reconciler:
             await self.say(desired.app, f"restart failed, the running instances keep serving: {e}")
             await self.pool.execute(q.CLEAR_RESTARTS, desired.app)
             return
-        old = [i for i in actual if i.process in types]
+        old = [i for i in actual if i.process in types and i not in new]
         await self._switch(desired, release.version, new, old)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(q.CLEAR_RESTARTS, desired.app)

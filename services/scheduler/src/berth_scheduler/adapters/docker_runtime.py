@@ -18,7 +18,7 @@ from docker.errors import APIError, NotFound
 
 from berth_common.labels import DEFAULT_PLATFORM_ID, platform_filters
 
-from ..domain.model import (LABEL_APP, LABEL_INDEX, LABEL_INSTANCE, LABEL_ONEOFF, LABEL_PROCESS, LABEL_VERSION,
+from ..domain.model import (LABEL_APP, LABEL_INDEX, LABEL_INSTANCE, LABEL_ONEOFF, LABEL_PROCESS, LABEL_SIZE, LABEL_VERSION,
                             Instance, InstanceSpec)
 from .security import container_security_options
 
@@ -172,6 +172,7 @@ class DockerRuntime:
             running=state.get("Running", False) and not state.get("Restarting", False),
             ip=net.get("IPAddress") or None, exit_code=state.get("ExitCode"),
             started_at=_parse_time(state.get("StartedAt")), oneoff=labels.get(LABEL_ONEOFF) == "true",
+            size=labels.get(LABEL_SIZE, ""),
         )
 
     # -- networks ---------------------------------------------------------------------

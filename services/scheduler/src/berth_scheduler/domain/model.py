@@ -14,6 +14,7 @@ LABEL_PROCESS = "berth.process"
 LABEL_INDEX = "berth.index"
 LABEL_INSTANCE = "berth.instance"
 LABEL_ONEOFF = "berth.oneoff"
+LABEL_SIZE = "berth.size"  # the memory/cpus an instance was started with: a resize replaces it
 
 RELEASE_PHASE = "release"  # the Procfile entry run once per release, before it takes traffic
 ONEOFF = "run"             # `berth run`
@@ -76,11 +77,18 @@ class Desired:
         f = self.formation.get(process) or {}
         return {k: f[k] for k in ("memory", "cpus") if f.get(k) is not None}
 
+    def size(self, process: str) -> str:
+        return size_label(self.limits(process))
+
     @property
     def needs_rollout(self) -> bool:
         t = self.target
         return t is not None and t.version != self.failed_version and (
             self.deployed is None or self.deployed.version != t.version)
+
+
+def size_label(limits: dict) -> str:
+    return f"memory={limits.get('memory', 'default')},cpus={limits.get('cpus', 'default')}"
 
 
 def new_token() -> str:
@@ -95,6 +103,7 @@ class InstanceSpec:
     release: ReleaseSpec
     token: str = field(default_factory=new_token)
     command_override: str | None = None
+    size: str = field(default_factory=lambda: size_label({}))
 
     @property
     def instance(self) -> str:
@@ -107,7 +116,7 @@ class InstanceSpec:
     def labels(self, platform_id: str) -> dict[str, str]:
         labels = {LABEL_PLATFORM: platform_id, LABEL_APP: self.app, LABEL_RELEASE: self.release.release_id,
                   LABEL_VERSION: str(self.release.version), LABEL_PROCESS: self.process,
-                  LABEL_INDEX: str(self.index), LABEL_INSTANCE: self.instance}
+                  LABEL_INDEX: str(self.index), LABEL_INSTANCE: self.instance, LABEL_SIZE: self.size}
         if self.process in NOT_FORMATION:
             labels[LABEL_ONEOFF] = "true"
         return labels
@@ -127,6 +136,7 @@ class Instance:
     exit_code: int | None = None
     started_at: datetime | None = None
     oneoff: bool = False
+    size: str = ""
 
 
 def slot(i: Instance) -> tuple[str, int]:

@@ -33,9 +33,15 @@ async def serve(reconciler: Reconciler) -> None:
             answer = {"error": f"scheduler error: {e}"}
         await msg.respond(json.dumps(answer, default=str).encode())
 
+    async def on_ps(msg):
+        await reply(msg, ps)
+
+    async def on_run(msg):
+        await reply(msg, run)
+
     subs = [
-        await nc.subscribe(PS_SUBJECT, queue="scheduler", cb=lambda m: reply(m, ps)),
-        await nc.subscribe(RUN_SUBJECT, queue="scheduler", cb=lambda m: reply(m, run)),
+        await nc.subscribe(PS_SUBJECT, queue="scheduler", cb=on_ps),
+        await nc.subscribe(RUN_SUBJECT, queue="scheduler", cb=on_run),
     ]
     try:
         await asyncio.Event().wait()

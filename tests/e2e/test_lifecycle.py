@@ -1,0 +1,302 @@
+"""End to end: the release lifecycle on the real platform — config vars, rollback, scaling,
+rolling restarts and deploys under load, one-off runs, the release phase, health checks,
+self-healing and a service killed in the middle of a deploy."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+
+class Load:
+    """Steady requests through the router in a background thread; counts failures."""
+
+    def __init__(self, berth, app: str, interval: float = 0.01):
+        self.berth, self.app, self.interval = berth, app, interval
+        self.sent = self.failed = 0
+        self.errors: list[str] = []
+        self.bodies: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        session = requests.Session()
+        while not self._stop.is_set():
+            self.sent += 1
+            try:
+                r = session.get(self.berth.platform.router_url, headers={"Host": f"{self.app}.localhost"}, timeout=10)
+                if r.status_code != 200:
+                    self.failed += 1
+                    self.errors.append(f"{r.status_code} {r.text[:80]!r}")
+                else:
+                    self.bodies.add(r.text)
+            except requests.RequestException as e:
+                self.failed += 1
+                self.errors.append(repr(e))
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(15)
+
+
+def releases(berth, app):
+    return berth.api("GET", f"/apps/{app}/releases").json()
+
+
+def wait_release(berth, app, version, status="succeeded", timeout=120):
+    def done():
+        rel = next((r for r in releases(berth, app) if r["version"] == version), None)
+        return rel if rel and rel["status"] != "pending" else None
+    rel = berth.wait_for(done, timeout=timeout, what=f"v{version} of {app} to finish")
+    assert rel["status"] == status, rel
+    return rel
+
+
+def ps(berth, app):
+    return berth.api("GET", f"/apps/{app}/dynos").json()
+
+
+@pytest.fixture(scope="module")
+def pyapp(berth, tmp_path_factory):
+    import shutil
+    from pathlib import Path
+    d = tmp_path_factory.mktemp("lifecycle") / "python-app"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "python-app", d)
+    berth.cli("apps:create", "life", cwd=d)
+    berth.cli("deploy", cwd=d)
+    return d
+
+
+def test_config_vars_make_releases_and_reach_the_app(berth, pyapp):
+    r = berth.cli("config:set", "MESSAGE=Configured by Berth", "SECRET_TOKEN=s3cr3t-value-42", cwd=pyapp)
+    assert "Releasing v2" in r.stdout
+    rel = wait_release(berth, "life", 2)
+    assert rel["description"] == "Set MESSAGE, SECRET_TOKEN" and rel["created_by"] == "admin@berth.local"
+    berth.wait_for(lambda: "Configured by Berth" in berth.get_app_page("life").text, timeout=30, what="new config served")
+    assert berth.cli("config:get", "MESSAGE", cwd=pyapp).stdout.strip() == "Configured by Berth"
+    assert "SECRET_TOKEN" in berth.cli("config", cwd=pyapp).stdout
+    assert berth.api("GET", "/apps/life/config-vars").json() == {"MESSAGE": "Configured by Berth",
+                                                                 "SECRET_TOKEN": "s3cr3t-value-42"}
+
+    # Encrypted at rest and never printed: not in the database, the event streams or any log.
+    rows = _sql(berth, "SELECT value_sealed FROM api.config_vars UNION ALL SELECT config_sealed FROM api.releases "
+                       "UNION ALL SELECT target::text FROM scheduler.apps")
+    assert rows and all("s3cr3t-value-42" not in row for row in rows)
+    for log in (berth.platform.data_dir / "logs").glob("*.log"):
+        assert "s3cr3t-value-42" not in log.read_text(errors="replace"), log
+    nats_store = b"".join(p.read_bytes() for p in (berth.platform.data_dir / "nats").rglob("*.blk"))
+    assert b"s3cr3t-value-42" not in nats_store
+
+    r = berth.cli("config:unset", "MESSAGE", cwd=pyapp)
+    assert "Releasing v3" in r.stdout
+    assert wait_release(berth, "life", 3)["description"] == "Unset MESSAGE"
+    berth.wait_for(lambda: "Hello from Berth (python)" in berth.get_app_page("life").text, timeout=30,
+                   what="default message back")
+
+    # Bad input: a clear 422 and no release.
+    for body in ({"PORT": "1"}, {"1BAD": "x"}, {"A": 5}, {}):
+        resp = berth.api("PATCH", "/apps/life/config-vars", json=body)
+        assert resp.status_code == 422 and resp.json()["id"] == "invalid_config_var", body
+    assert releases(berth, "life")[0]["version"] == 3
+
+
+def _sql(berth, query: str) -> list[str]:
+    import asyncio
+
+    import asyncpg
+
+    async def run():
+        conn = await asyncpg.connect(berth.platform.database_url)
+        try:
+            return [str(v) for r in await conn.fetch(query) for v in r.values()]
+        finally:
+            await conn.close()
+    return asyncio.run(run())
+
+
+def test_rollback_restores_image_and_config(berth, pyapp):
+    version = releases(berth, "life")[0]["version"]
+    r = berth.cli("rollback", "v2", cwd=pyapp)
+    assert f"releasing v{version + 1}" in r.stdout
+    rel = wait_release(berth, "life", version + 1)
+    assert rel["description"] == "Rollback to v2"
+    berth.wait_for(lambda: "Configured by Berth" in berth.get_app_page("life").text, timeout=30,
+                   what="v2's config served again")
+    assert berth.api("GET", "/apps/life/config-vars").json()["MESSAGE"] == "Configured by Berth"
+    assert berth.api("POST", "/apps/life/releases", json={"release": "v99"}).status_code == 404
+    assert berth.api("POST", "/apps/life/releases", json={"release": "latest"}).status_code == 422
+
+
+def test_scale_out_serves_from_every_instance_and_back_in(berth, pyapp):
+    r = berth.cli("ps:scale", "web=3", cwd=pyapp)
+    assert "web=3" in r.stdout
+    berth.wait_for(lambda: len([p for p in ps(berth, "life") if p["state"] == "up"]) == 3, timeout=60,
+                   what="3 web instances up")
+    instances = set()
+    for _ in range(30):
+        instances.add(berth.get_app_page("life").text.split("instance ")[1].strip())
+    assert len(instances) == 3, instances  # round-robin across all three
+    out = berth.cli("ps", cwd=pyapp).stdout
+    assert out.count("web.") >= 3 and "up" in out
+
+    berth.cli("ps:scale", "web=1", cwd=pyapp)
+    berth.wait_for(lambda: [p["state"] for p in ps(berth, "life")] == ["up"], timeout=60, what="back to 1")
+    assert berth.api("PATCH", "/apps/life/formation", json={"updates": [{"type": "nope", "quantity": 1}]}).status_code == 422
+    assert berth.api("PATCH", "/apps/life/formation", json={"updates": [{"type": "web", "quantity": -1}]}).status_code == 422
+    assert berth.cli("ps:scale", "web=x", cwd=pyapp, check=False).returncode != 0
+
+
+def test_deploy_config_change_and_restart_under_load_drop_nothing(berth, pyapp):
+    berth.cli("ps:scale", "web=3", cwd=pyapp)
+    berth.wait_for(lambda: len([p for p in ps(berth, "life") if p["state"] == "up"]) == 3, timeout=60,
+                   what="3 web instances up")
+    with Load(berth, "life") as load:
+        time.sleep(1)
+        app_py = pyapp / "app.py"
+        app_py.write_text(app_py.read_text().replace('"Hello from Berth (python)"', '"Rolled out under load"'))
+        berth.cli("config:unset", "MESSAGE", cwd=pyapp)
+        berth.cli("deploy", cwd=pyapp)
+        berth.cli("config:set", "MESSAGE=Config under load", cwd=pyapp)
+        wait_release(berth, "life", releases(berth, "life")[0]["version"])
+        berth.cli("ps:restart", "web", cwd=pyapp)
+        berth.wait_for(lambda: all(p["state"] == "up" for p in ps(berth, "life")) and len(ps(berth, "life")) == 3
+                       and "Config under load" in berth.get_app_page("life").text, timeout=90, what="restart done")
+        time.sleep(2)
+    assert load.sent > 100
+    assert load.failed == 0, (load.failed, load.sent, load.errors[:5])
+    assert any("Config under load" in b for b in load.bodies)
+    berth.cli("ps:scale", "web=1", cwd=pyapp)
+
+
+def test_resize_replaces_instances_with_new_limits(berth, pyapp):
+    berth.cli("ps:resize", "web", "--memory", "128m", "--cpus", "0.5", cwd=pyapp)
+
+    def resized():
+        ids = subprocess.run(["docker", "ps", "-q", "--filter", "label=berth.app=life", "--filter",
+                              f"label=berth.platform={berth.platform_id}", "--filter", "label=berth.process=web"],
+                             capture_output=True, text=True).stdout.split()
+        if len(ids) != 1:
+            return None
+        host = json.loads(subprocess.run(["docker", "inspect", ids[0]], capture_output=True, text=True).stdout)[0]["HostConfig"]
+        return host["Memory"] == 128 * 2**20 and host["NanoCpus"] == 5 * 10**8
+    berth.wait_for(resized, timeout=90, what="the web instance to run with 128m and 0.5 CPU")
+    formation = berth.api("GET", "/apps/life/formation").json()
+    assert formation == [{"type": "web", "command": "python app.py", "quantity": 1, "memory": "128m", "cpus": 0.5}]
+    assert berth.get_app_page("life").status_code == 200
+
+
+def test_run_streams_output_and_returns_the_exit_code(berth, pyapp):
+    r = berth.cli("run", "--", "python", "-c", "import os; print('hello from', os.environ['MESSAGE'])", cwd=pyapp)
+    assert "hello from Config under load" in r.stdout
+    r = berth.cli("run", "--", "sh", "-c", "echo failing; exit 3", cwd=pyapp, check=False)
+    assert r.returncode == 3 and "failing" in r.stdout
+    berth.wait_for(lambda: all(p["type"] != "run" for p in ps(berth, "life")), timeout=90,
+                   what="one-off containers removed")
+
+
+def test_self_healing_replaces_removed_and_crashed_instances(berth, pyapp):
+    def web_container():
+        ids = subprocess.run(["docker", "ps", "-q", "--filter", "label=berth.app=life", "--filter",
+                              f"label=berth.platform={berth.platform_id}", "--filter", "label=berth.process=web"],
+                             capture_output=True, text=True).stdout.split()
+        return ids[0] if len(ids) == 1 else None
+
+    first = berth.wait_for(web_container, what="one web container")
+    subprocess.run(["docker", "rm", "-f", first], check=True, capture_output=True)
+    second = berth.wait_for(lambda: (c := web_container()) and c != first and c, timeout=60, what="a replacement")
+    berth.wait_for(lambda: berth.get_app_page("life").status_code == 200, timeout=30, what="served again")
+
+    subprocess.run(["docker", "kill", second], check=True, capture_output=True)  # a crash, from the app's view
+    berth.wait_for(lambda: (c := web_container()) and c != second, timeout=60, what="a restart after the crash")
+    web = berth.wait_for(lambda: [p for p in ps(berth, "life") if p["type"] == "web" and p["state"] == "up"],
+                         timeout=30, what="web up")
+    # A killed instance is a crash: counted, with its exit code (SIGKILL: 137).
+    assert web[0]["restarts"] >= 1 and web[0]["exit_code"] == 137
+    berth.wait_for(lambda: berth.get_app_page("life").status_code == 200, timeout=30, what="served again")
+
+
+def test_crash_loop_backs_off_and_shows_as_crashed(berth, workdir):
+    d = workdir("static-site")
+    (d / "Procfile").write_text("web: busybox httpd -f -p $PORT -h /app\nworker: echo crashing; sleep 2; exit 4\n")
+    berth.cli("apps:create", "loopy", cwd=d)
+    berth.cli("deploy", cwd=d)
+    berth.cli("ps:scale", "worker=1", cwd=d)
+
+    def crashed():
+        rows = [p for p in ps(berth, "loopy") if p["type"] == "worker" and p["state"] == "crashed"]
+        return rows and rows[0]["restarts"] >= 3 and rows[0]
+    row = berth.wait_for(crashed, timeout=90, what="the worker to crash-loop")
+    assert row["exit_code"] in (4, None)
+    assert "crashed" in berth.cli("ps", cwd=d).stdout
+    logs = berth.cli("logs", "-n", "300", "--source", "berth", cwd=d).stdout
+    assert "restart #" in logs or "could not start worker.1" in logs
+    assert berth.get_app_page("loopy").status_code == 200  # the web process is unaffected
+    berth.cli("apps:destroy", "--confirm", "loopy", cwd=d)
+
+
+def test_release_phase_runs_before_traffic_and_a_failure_keeps_the_current_release(berth, workdir):
+    d = workdir("static-site")
+    (d / "Procfile").write_text("web: busybox httpd -f -p $PORT -h /app\nrelease: echo running migrations for $APP_ENV\n")
+    berth.cli("apps:create", "phased", cwd=d)
+    berth.cli("config:set", "APP_ENV=production", cwd=d)
+    r = berth.cli("deploy", cwd=d)
+    assert "Released v1" in r.stdout
+    berth.wait_for(lambda: "running migrations for production" in berth.cli("logs", "-n", "200", cwd=d).stdout,
+                   timeout=30, what="the release command's output in the logs")
+
+    (d / "index.html").write_text("<h1>should never be served</h1>")
+    (d / "Procfile").write_text("web: busybox httpd -f -p $PORT -h /app\nrelease: echo migration failed; exit 2\n")
+    r = berth.cli("deploy", cwd=d, check=False)
+    assert r.returncode != 0 and "release command exited with code 2" in r.stderr
+    assert "Hello from Berth (static)" in berth.get_app_page("phased").text
+    berth.wait_for(lambda: "migration failed" in berth.cli("logs", "-n", "200", cwd=d).stdout, timeout=30,
+                   what="the failed release command's output in the logs")
+
+
+def test_failing_health_check_fails_the_release_and_it_is_never_routed(berth, workdir):
+    d = workdir("static-site")
+    (d / "app.json").write_text(json.dumps({"healthchecks": {"web": [
+        {"type": "startup", "name": "ready page", "path": "/ready.txt", "content": "ready", "attempts": 2, "wait": 1}]}}))
+    (d / "ready.txt").write_text("ready\n")
+    berth.cli("apps:create", "checked", cwd=d)
+    assert "Released v1" in berth.cli("deploy", cwd=d).stdout
+
+    (d / "ready.txt").write_text("not yet\n")
+    (d / "index.html").write_text("<h1>broken release</h1>")
+    with Load(berth, "checked", interval=0.05) as load:
+        r = berth.cli("deploy", cwd=d, check=False)
+    assert r.returncode != 0 and "failed health check 'ready page'" in r.stderr
+    assert not any("broken release" in b for b in load.bodies) and load.failed == 0
+    assert "Hello from Berth (static)" in berth.get_app_page("checked").text
+
+
+def test_a_scheduler_killed_mid_deploy_completes_it_on_restart(berth, workdir):
+    d = workdir("static-site")
+    berth.cli("apps:create", "resilient", cwd=d)
+    berth.cli("deploy", cwd=d)
+    (d / "index.html").write_text("<h1>v2 after a scheduler crash</h1>")
+    deploy = subprocess.Popen([str(berth.cli_path), "deploy"], cwd=d, env=berth.env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Kill the scheduler as soon as it has started rolling out v2.
+    berth.wait_for(lambda: "Deploying v2" in berth.cli("logs", "-n", "100", "--source", "berth", cwd=d).stdout,
+                   timeout=120, interval=0.1, what="the rollout of v2 to start")
+    berth.platform.stop_service("scheduler", sig=signal.SIGKILL)
+    time.sleep(1)
+    berth.platform.start_service("scheduler")
+    out, err = deploy.communicate(timeout=300)
+    assert deploy.returncode == 0, err
+    assert "Released v2" in out
+    assert "v2 after a scheduler crash" in berth.get_app_page("resilient").text
+    rels = releases(berth, "resilient")
+    assert [(r["version"], r["status"]) for r in rels] == [(2, "succeeded"), (1, "succeeded")]
+    berth.wait_for(lambda: berth.containers("resilient") == ["web.1@v2"], timeout=60, what="no instance left over")
