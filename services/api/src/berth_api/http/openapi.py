@@ -43,7 +43,37 @@ DOCUMENT = {
             {"name": "build", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}])},
         "/apps/{app}/builds/{build}/output": {"get": _op("Stream a build's output of {app} (text) until it ends", params=[
             {"name": "build", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}])},
-        "/apps/{app}/releases": {"get": _op("List releases of {app}, newest first")},
+        "/apps/{app}/releases": {
+            "get": _op("List releases of {app}, newest first"),
+            "post": _op("Roll {app} back: a new release copying a release's image and config", ok="201",
+                        extra=("422",), body={"required": True, "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["release"],
+                            "properties": {"release": {"type": ["string", "integer"]}}}}}}),
+        },
+        "/apps/{app}/config-vars": {
+            "get": _op("Config vars of {app}"),
+            "patch": _op("Set (string) or unset (null) config vars of {app}: a new release", extra=("422",),
+                         body={"required": True, "content": {"application/json": {"schema": {
+                             "type": "object", "additionalProperties": {"type": ["string", "null"]}}}}}),
+        },
+        "/apps/{app}/formation": {
+            "get": _op("Formation of {app}: quantity and size per process type"),
+            "patch": _op("Scale or resize process types of {app}", extra=("409", "422"),
+                         body={"required": True, "content": {"application/json": {"schema": {
+                             "type": "object", "required": ["updates"], "properties": {"updates": {
+                                 "type": "array", "items": {"type": "object", "required": ["type"], "properties": {
+                                     "type": {"type": "string"}, "quantity": {"type": "integer", "minimum": 0},
+                                     "memory": {"type": "string"}, "cpus": {"type": "number"}}}}}}}}}),
+        },
+        "/apps/{app}/dynos": {
+            "get": _op("Instances of {app}: type, release, state, uptime, restarts"),
+            "post": _op("Run a one-off command in {app}'s current release; NDJSON output, then the exit code",
+                        extra=("422",), body={"required": True, "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["command"], "properties": {"command": {"type": "string"}}}}}}),
+        },
+        "/apps/{app}/dynos/restart": {"post": _op("Rolling restart of {app} (all, or one process type)", ok="202")},
+        "/apps/{app}.git/info/refs": {"get": _op("git smart HTTP: refs of {app}'s repository (Basic auth, token as password)")},
+        "/apps/{app}.git/git-receive-pack": {"post": _op("git push to {app}: the deploy branch builds and releases")},
         "/apps/{app}/releases/{version}": {"get": _op("Get a release of {app}", params=[
             {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}])},
         "/apps/{app}/logs": {"get": _op("Recent log lines of {app}; tail=1 streams new ones", params=[
