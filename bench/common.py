@@ -116,7 +116,11 @@ class Load:
     def __init__(self, router_url: str, host: str, rate: float = 150):
         self.router_url, self.host, self.rate = router_url, host, rate
         self.window = Window("warm-up")
-        self._task: asyncio.Task | None = None
+        self._stopped = False
+
+    def stop(self) -> None:
+        """End the load after the requests in flight have finished (none is cut off)."""
+        self._stopped = True
 
     def start_window(self, name: str) -> Window:
         self.window = Window(name)
@@ -147,7 +151,7 @@ class Load:
             interval = 1 / self.rate
             start = time.perf_counter()
             n = 0
-            while time.perf_counter() - start < duration_s:
+            while time.perf_counter() - start < duration_s and not self._stopped:
                 t = asyncio.create_task(self._one(session))
                 tasks.add(t)
                 t.add_done_callback(tasks.discard)

@@ -53,11 +53,8 @@ def main() -> None:
             runner = asyncio.create_task(load.run(3600))
             while not done.is_set():
                 await asyncio.sleep(0.2)
-            runner.cancel()
-            try:
-                await runner
-            except asyncio.CancelledError:
-                pass
+            load.stop()
+            await runner
         asyncio.run(run_until_done())
 
         print(f"3 web instances, {load.rate:.0f} requests/s through the router")
