@@ -55,7 +55,11 @@ def run_migrations_env() -> None:
     schema = cfg.attributes["schema"]
 
     def do_run(connection):
-        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        # Create the schema only when missing: Postgres checks CREATE on the database even for
+        # IF NOT EXISTS, and a role that owns just its schema (the compose stack) lacks it.
+        exists = connection.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}).first()
+        if not exists:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
         connection.execute(text(f'SET search_path TO "{schema}"'))
         context.configure(connection=connection, version_table_schema=schema, target_metadata=None)
         with context.begin_transaction():
