@@ -300,3 +300,33 @@ def test_a_scheduler_killed_mid_deploy_completes_it_on_restart(berth, workdir):
     rels = releases(berth, "resilient")
     assert [(r["version"], r["status"]) for r in rels] == [(2, "succeeded"), (1, "succeeded")]
     berth.wait_for(lambda: berth.containers("resilient") == ["web.1@v2"], timeout=60, what="no instance left over")
+
+
+def test_an_orphan_container_is_stopped(berth):
+    """A container labelled as this installation's, of an app Berth has no desired state for."""
+    cid = subprocess.run(
+        ["docker", "run", "-d", "--label", f"berth.platform={berth.platform_id}", "--label", "berth.app=ghost",
+         "--label", "berth.process=web", "--label", "berth.index=1", "--label", "berth.instance=web.1.000000",
+         "--label", "berth.version=1", "--label", "berth.release=r", "berth/static:bookworm", "sleep", "300"],
+        check=True, capture_output=True, text=True).stdout.strip()
+    gone = lambda: subprocess.run(["docker", "inspect", cid], capture_output=True).returncode != 0  # noqa: E731
+    berth.wait_for(gone, timeout=60, what="the orphan to be stopped and removed")
+
+
+def test_a_builder_killed_mid_build_builds_again_on_restart(berth, workdir):
+    d = workdir("python-app")
+    # A requirements file never built before: the build takes a few seconds of pip.
+    (d / "requirements.txt").write_text(f"itsdangerous==2.2.0\n# {time.time()}\n")
+    berth.cli("apps:create", "rebuilt", cwd=d)
+    deploy = subprocess.Popen([str(berth.cli_path), "deploy"], cwd=d, env=berth.env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    berth.wait_for(lambda: (b := berth.api("GET", "/apps/rebuilt/builds").json()) and b[0]["status"] == "building",
+                   timeout=120, interval=0.1, what="the build to start")
+    berth.platform.stop_service("builder", sig=signal.SIGKILL)
+    time.sleep(1)
+    berth.platform.start_service("builder")
+    out, err = deploy.communicate(timeout=600)
+    assert deploy.returncode == 0, err
+    assert "Restarting this build" in out and "Released v1" in out
+    assert [(r["version"], r["status"]) for r in releases(berth, "rebuilt")] == [(1, "succeeded")]
+    assert "Hello from Berth (python)" in berth.get_app_page("rebuilt").text
