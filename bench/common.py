@@ -160,3 +160,14 @@ class Load:
                 if delay > 0:
                     await asyncio.sleep(delay)
             await asyncio.gather(*tasks)
+
+
+def run_load_until(load: Load, done) -> None:
+    """Run the load on this thread's event loop until `done` (a threading.Event) is set."""
+    async def run():
+        runner = asyncio.create_task(load.run(3600))
+        while not done.is_set():
+            await asyncio.sleep(0.2)
+        load.stop()
+        await runner
+    asyncio.run(run())

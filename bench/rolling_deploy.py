@@ -6,11 +6,10 @@ steady load of 150 requests/s through the router while it (1) deploys a new rele
 target is 0) and p50/p99 latency before and during each."""
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 
-from common import HEADER, Api, Load, platform, python_app_copy
+from common import HEADER, Api, Load, platform, python_app_copy, run_load_until
 
 
 def main() -> None:
@@ -49,13 +48,7 @@ def main() -> None:
         t = threading.Thread(target=operations, daemon=True)
         t.start()
 
-        async def run_until_done():
-            runner = asyncio.create_task(load.run(3600))
-            while not done.is_set():
-                await asyncio.sleep(0.2)
-            load.stop()
-            await runner
-        asyncio.run(run_until_done())
+        run_load_until(load, done)
 
         print(f"3 web instances, {load.rate:.0f} requests/s through the router")
         print(HEADER)

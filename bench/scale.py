@@ -6,11 +6,10 @@ all 8 instances receive traffic, then back to web=1 until only one does; failed 
 (non-2xx or connection errors) are counted in each phase."""
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 
-from common import HEADER, Api, Load, platform, python_app_copy
+from common import HEADER, Api, Load, platform, python_app_copy, run_load_until
 
 
 def main() -> None:
@@ -56,13 +55,7 @@ def main() -> None:
 
         threading.Thread(target=operations, daemon=True).start()
 
-        async def run_until_done():
-            runner = asyncio.create_task(load.run(3600))
-            while not done.is_set():
-                await asyncio.sleep(0.2)
-            load.stop()
-            await runner
-        asyncio.run(run_until_done())
+        run_load_until(load, done)
 
         print(f"{load.rate:.0f} requests/s through the router")
         for name, seconds in results:
