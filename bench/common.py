@@ -49,6 +49,10 @@ def platform(**extra_env):
                              capture_output=True, text=True).stdout.split()
         if ids:
             subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+        nets = subprocess.run(["docker", "network", "ls", "-q", "--filter", f"label=berth.platform={pid}"],
+                              capture_output=True, text=True).stdout.split()
+        if nets:
+            subprocess.run(["docker", "network", "rm", *nets], capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
 
 

@@ -86,6 +86,8 @@ def berth(tmp_path_factory):
             "BERTH_BOOT_TIMEOUT": "20",
             "BERTH_STOP_GRACE": "5",
             "BERTH_ROUTER_DRAIN_SECONDS": "2",
+            "BERTH_WEBHOOK_ALLOW_HOSTS": "127.0.0.1/32",  # the tests' webhook receivers
+            "BERTH_WEBHOOK_RETRY_BASE_SECONDS": "1", "BERTH_WEBHOOK_RETRY_MAX_SECONDS": "3",
         },
     )
     platform.start()
@@ -101,6 +103,10 @@ def _remove_app_containers(platform_id: str) -> None:
                          capture_output=True, text=True).stdout.split()
     if ids:
         subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+    nets = subprocess.run(["docker", "network", "ls", "-q", "--filter", f"label=berth.platform={platform_id}"],
+                          capture_output=True, text=True).stdout.split()
+    if nets:
+        subprocess.run(["docker", "network", "rm", *nets], capture_output=True)
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ def init_app(settings: Settings) -> web.Application:
 
     async def reconciler_ctx(app: web.Application):
         runtime = DockerRuntime(memory=settings.memory, cpus=settings.cpus, pids=settings.pids,
-                                network_peers=settings.network_peers, platform_id=settings.common.platform_id)
+                                network_peers=settings.network_peers, platform_id=settings.common.platform_id,
+                                subnet_pool=settings.subnet_pool)
         app[RECONCILER] = Reconciler(settings, app[service.POOL], app[service.NC], runtime)
         yield
 

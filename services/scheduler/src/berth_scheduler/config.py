@@ -20,6 +20,7 @@ class Settings:
     backoff_start_s: float
     backoff_cap_s: float
     network_peers: tuple[str, ...]  # containers to attach to every app network (compose: router, scheduler)
+    subnet_pool: str  # app networks get a /24 each from it
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -37,5 +38,6 @@ class Settings:
             release_phase_timeout_s=float(e("BERTH_RELEASE_PHASE_TIMEOUT", "900")),
             backoff_start_s=float(e("BERTH_RESTART_BACKOFF_START", "1")),
             backoff_cap_s=float(e("BERTH_RESTART_BACKOFF_CAP", "300")),
+            subnet_pool=e("BERTH_APP_SUBNET_POOL", "172.31.0.0/16"),
             network_peers=tuple(p.strip() for p in e("BERTH_APP_NETWORK_PEERS", "").split(",") if p.strip()),
         )

@@ -47,6 +47,9 @@ async def test_start_list_stop_with_labels_limits_and_confinement(app):
     env = dict(e.split("=", 1) for e in attrs["Config"]["Env"])
     assert env["PORT"] == "5000" and env["GREETING"] == "hi"
     assert list(attrs["NetworkSettings"]["Networks"]) == [network_name(app)]
+    # Each app network is a /24 of Berth's own pool (Docker's default pools run out at ~30).
+    subnet = docker.from_env().networks.get(network_name(app)).attrs["IPAM"]["Config"][0]["Subnet"]
+    assert subnet.startswith("172.31.") and subnet.endswith("/24")
 
     listed = await rt.list(app)
     assert [(i.instance, i.running) for i in listed] == [(spec.instance, True)]

@@ -47,7 +47,8 @@ def test_instance_labels_carry_everything_needed_to_rebuild_state():
     spec = InstanceSpec("a", "web", 2, release(4), token="abc123")
     assert spec.instance == "web.2.abc123"
     assert spec.labels("p1") == {"berth.platform": "p1", "berth.app": "a", "berth.release": "r4", "berth.version": "4", "berth.process": "web",
-                             "berth.index": "2", "berth.instance": "web.2.abc123"}
+                             "berth.index": "2", "berth.instance": "web.2.abc123",
+                                  "berth.size": "memory=default,cpus=default"}
     assert spec.command == "run"
     oneoff = InstanceSpec("a", "run", 1, release(4), command_override="ls")
     assert oneoff.command == "ls" and oneoff.labels("p1")["berth.oneoff"] == "true"

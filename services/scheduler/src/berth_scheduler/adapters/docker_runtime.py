@@ -8,6 +8,7 @@ to each app network."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import threading
 from datetime import datetime
@@ -16,7 +17,7 @@ from typing import Callable
 import docker
 from docker.errors import APIError, NotFound
 
-from berth_common.labels import DEFAULT_PLATFORM_ID, platform_filters
+from berth_common.labels import DEFAULT_PLATFORM_ID, LABEL_PLATFORM, platform_filters
 
 from ..domain.model import (LABEL_APP, LABEL_INDEX, LABEL_INSTANCE, LABEL_ONEOFF, LABEL_PROCESS, LABEL_SIZE, LABEL_VERSION,
                             Instance, InstanceSpec)
@@ -45,9 +46,11 @@ def _parse_time(value: str | None) -> datetime | None:
 
 class DockerRuntime:
     def __init__(self, client: docker.DockerClient | None = None, *, memory="512m", cpus=1.0, pids=512,
-                 network_peers: tuple[str, ...] = (), platform_id: str = DEFAULT_PLATFORM_ID):
+                 network_peers: tuple[str, ...] = (), platform_id: str = DEFAULT_PLATFORM_ID,
+                 subnet_pool: str = "172.31.0.0/16"):
         self.client = client or docker.from_env()
         self.platform_id = platform_id
+        self.subnet_pool = ipaddress.ip_network(subnet_pool)
         self.defaults = {"memory": memory, "cpus": cpus, "pids": pids}
         self.network_peers = network_peers
 
@@ -183,12 +186,7 @@ class DockerRuntime:
         if found:
             network = found[0]
         else:
-            try:
-                network = self.client.networks.create(name, driver="bridge", labels={LABEL_APP: app}, check_duplicate=True)
-            except APIError as e:
-                if e.status_code != 409:
-                    raise
-                network = self.client.networks.list(names=[name])[0]
+            network = self._create_network(name, app)
         if self.network_peers:
             network.reload()
             attached = {c.get("Name") for c in (network.attrs.get("Containers") or {}).values()}
@@ -200,6 +198,34 @@ class DockerRuntime:
                         if "already exists" not in str(e):
                             log.warning("could not attach %s to %s: %s", peer, name, e)
         return name
+
+    def _create_network(self, name: str, app: str):
+        """An app network on a /24 of Berth's own pool. Docker's default pools hand out a /16
+        per network and run out after about thirty; a PaaS has more apps than that."""
+        used = []
+        for n in self.client.networks.list():
+            for cfg in (n.attrs.get("IPAM") or {}).get("Config") or []:
+                if cfg.get("Subnet"):
+                    try:
+                        used.append(ipaddress.ip_network(cfg["Subnet"], strict=False))
+                    except ValueError:
+                        pass
+        for subnet in self.subnet_pool.subnets(new_prefix=24):
+            if any(subnet.overlaps(u) for u in used):
+                continue
+            pool = docker.types.IPAMPool(subnet=str(subnet), gateway=str(next(subnet.hosts())))
+            try:
+                return self.client.networks.create(
+                    name, driver="bridge", check_duplicate=True, ipam=docker.types.IPAMConfig(pool_configs=[pool]),
+                    labels={LABEL_APP: app, LABEL_PLATFORM: self.platform_id})
+            except APIError as e:
+                if e.status_code == 409 or "already exists" in str(e):
+                    return self.client.networks.list(names=[name])[0]
+                if "overlap" in str(e).lower():  # taken meanwhile by someone else: next one
+                    used.append(subnet)
+                    continue
+                raise
+        raise RuntimeError(f"no free /24 left in the app subnet pool {self.subnet_pool} (BERTH_APP_SUBNET_POOL)")
 
     async def remove_network(self, app: str) -> None:
         def remove():
