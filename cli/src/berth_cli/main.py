@@ -302,3 +302,4 @@ def git_credentials(action: str):
         click.echo(f"username=berth\npassword={token}")
 
 from . import lifecycle  # noqa: E402,F401  (registers the release lifecycle commands)
+from . import integrations  # noqa: E402,F401  (registers the webhook and event commands)

@@ -27,11 +27,25 @@ NC = web.AppKey("nc", NATS)
 JS = web.AppKey("js", JetStreamContext)
 
 
+class TraceIdFilter(logging.Filter):
+    """Adds ` trace_id=<id>` to a log line written while a span is active, so a line can be
+    found from the X-Trace-Id of a response or a trace in the viewer, and the other way round."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        trace_id = trace_id_hex()
+        record.trace_suffix = f" trace_id={trace_id}" if trace_id else ""
+        return True
+
+
 def setup_logging(service: str) -> None:
     logging.basicConfig(
         level=os.environ.get("BERTH_LOG_LEVEL", "INFO"), stream=sys.stderr,
-        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s%(trace_suffix)s",
     )
+    # On the handlers, not a logger: a logger's filters miss records propagated from children.
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, TraceIdFilter) for f in handler.filters):
+            handler.addFilter(TraceIdFilter())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 

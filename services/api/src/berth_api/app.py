@@ -14,6 +14,7 @@ from .domain.tokens import hash_token, new_token
 from .http import middleware
 from .http.routes import setup_routes
 from .http.views import SETTINGS
+from .messaging import webhook_dispatch
 from .messaging.handlers import SUBSCRIPTIONS
 
 log = logging.getLogger("berth.api")
@@ -46,7 +47,12 @@ def init_app(settings: Settings) -> web.Application:
         yield
 
     app.cleanup_ctx.append(admin_ctx)
-    service.background(app, service.relay, service.subscriptions("api", SUBSCRIPTIONS))
+    app[webhook_dispatch.GUARD] = webhook_dispatch.make_guard(settings)
+    # The api owns webhooks: it records a delivery for every event of every producer that a
+    # subscription includes, and sends them from the table.
+    subs = SUBSCRIPTIONS + webhook_dispatch.subscriptions(settings.webhook_retry_hours)
+    service.background(app, service.relay, service.subscriptions("api", subs),
+                       webhook_dispatch.delivery_worker(settings))
     setup_routes(app)
     return app
 

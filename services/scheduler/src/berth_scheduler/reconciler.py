@@ -70,8 +70,14 @@ class Reconciler:
         self.runtime.watch_exits(lambda app: loop.call_soon_threadsafe(self.wake, app))
         try:
             while True:
-                names = {r["name"] for r in await self.pool.fetch(q.SELECT_APP_NAMES)}
-                names |= {i.app for i in await self.runtime.list()}
+                try:
+                    names = {r["name"] for r in await self.pool.fetch(q.SELECT_APP_NAMES)}
+                    names |= {i.app for i in await self.runtime.list()}
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # the engine or the database is briefly away: the next tick retries
+                    log.exception("listing apps to reconcile failed")
+                    names = set()
                 for name in names:
                     self.wake(name)
                 await asyncio.sleep(self.settings.reconcile_interval_s)

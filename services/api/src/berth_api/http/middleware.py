@@ -14,7 +14,8 @@ from ..domain.tokens import hash_token
 
 log = logging.getLogger(__name__)
 USER = "berth_user"
-PUBLIC = {"/healthz", "/openapi.json"}
+PUBLIC = {"/healthz", "/openapi.json", "/events/catalogue"}
+PUBLIC_PREFIXES = ("/events/schemas/",)  # the event catalogue is documentation
 
 
 def error_response(status: int, id: str, message: str) -> web.Response:
@@ -45,7 +46,7 @@ async def errors(request: web.Request, handler):
 
 @web.middleware
 async def auth(request: web.Request, handler):
-    if request.path in PUBLIC:
+    if request.path in PUBLIC or request.path.startswith(PUBLIC_PREFIXES):
         return await handler(request)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")

@@ -85,5 +85,41 @@ DOCUMENT = {
 }
 
 
+# --- integrations: webhooks, the event stream, the event catalogue (http/webhook_views.py) ---
+_WEBHOOK = {"name": "webhook", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+_WEBHOOK_BODY = {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["url", "include"], "properties": {
+        "url": {"type": "string", "format": "uri"},
+        "include": {"type": "array", "items": {"enum": ["app", "build", "release", "formation", "domain",
+                                                        "process", "dyno"]}},
+        "secret": {"type": "string", "description": "whsec_ + base64 of 24-64 bytes; generated if left out"}}}}}}
+DOCUMENT["paths"].update({
+    "/apps/{app}/webhooks": {
+        "get": _op("Webhooks of {app}"),
+        "post": _op("Subscribe a URL to {app}'s events (the secret is in this response only)", ok="201",
+                    extra=("422",), body=_WEBHOOK_BODY),
+    },
+    "/apps/{app}/webhooks/{webhook}": {"get": _op("Get a webhook of {app}", params=[_WEBHOOK]),
+                                       "delete": _op("Delete a webhook of {app}", params=[_WEBHOOK])},
+    "/apps/{app}/webhooks/{webhook}/rotate-secret": {"post": _op(
+        "New secret for a webhook of {app}; the old one also signs for overlap_hours", params=[_WEBHOOK],
+        extra=("422",), body={"content": {"application/json": {"schema": {"type": "object", "properties": {
+            "overlap_hours": {"type": "number"}, "secret": {"type": "string"}}}}}})},
+    "/apps/{app}/webhook-deliveries": {"get": _op("Webhook deliveries of {app}, newest first, with attempts", params=[
+        {"name": "webhook", "in": "query", "schema": {"type": "string", "format": "uuid"}},
+        {"name": "status", "in": "query", "schema": {"enum": ["pending", "delivered", "failed"]}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}])},
+    "/apps/{app}/webhook-deliveries/{delivery}/retry": {"post": _op("Send a webhook delivery of {app} again now", ok="202",
+        params=[{"name": "delivery", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}])},
+    "/events": {"get": _op("Server-Sent Events: every event from now, or after Last-Event-ID", params=[
+        {"name": "app", "in": "query", "schema": {"type": "string"}},
+        {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
+        {"name": "last_event_id", "in": "query", "schema": {"type": "string"}}])},
+    "/events/catalogue": {"get": {**_op("The event catalogue: type, producer, fields, example"), "security": []}},
+    "/events/schemas/{type}.json": {"get": {**_op("JSON Schema of an event type's envelope", params=[
+        {"name": "type", "in": "path", "required": True, "schema": {"type": "string"}}]), "security": []}},
+})
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(DOCUMENT)

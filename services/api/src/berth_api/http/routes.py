@@ -2,6 +2,7 @@ from aiohttp import web
 
 from . import lifecycle_views as lv
 from . import views
+from . import webhook_views as wv
 from .git import add_git_routes
 from .openapi import openapi
 
@@ -30,3 +31,13 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/apps/{app}/dynos", lv.list_dynos)
     r.add_post("/apps/{app}/dynos", lv.run_dyno)
     r.add_post("/apps/{app}/dynos/restart", lv.restart_dynos)
+    r.add_get("/apps/{app}/webhooks", wv.list_webhooks)
+    r.add_post("/apps/{app}/webhooks", wv.create_webhook)
+    r.add_get("/apps/{app}/webhooks/{webhook}", wv.get_webhook)
+    r.add_delete("/apps/{app}/webhooks/{webhook}", wv.delete_webhook)
+    r.add_post("/apps/{app}/webhooks/{webhook}/rotate-secret", wv.rotate_secret)
+    r.add_get("/apps/{app}/webhook-deliveries", wv.list_deliveries)
+    r.add_post("/apps/{app}/webhook-deliveries/{delivery}/retry", wv.retry_delivery)
+    r.add_get("/events", wv.event_stream)
+    r.add_get("/events/catalogue", wv.event_catalogue)
+    r.add_get("/events/schemas/{type}.json", wv.event_schema)

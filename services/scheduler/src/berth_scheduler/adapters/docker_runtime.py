@@ -101,7 +101,9 @@ class DockerRuntime:
 
     def _list(self, app: str | None) -> list[Instance]:
         out = []
-        for c in self.client.containers.list(all=True, filters={"label": platform_filters(self.platform_id, app)}):
+        # ignore_removed: a container removed between the listing and its inspection is skipped.
+        for c in self.client.containers.list(all=True, filters={"label": platform_filters(self.platform_id, app)},
+                                             ignore_removed=True):
             try:
                 out.append(self._instance(c))
             except (KeyError, ValueError):
