@@ -96,11 +96,25 @@ def up(data_dir: Path, api_port: int, router_port: int, base_domain: str, databa
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
+        restarts: dict[str, list[float]] = {}
         while not stop["now"]:
-            for name, proc in platform.procs.items():
-                if proc.poll() is not None:
-                    err.print(f"[red]{name} exited with code {proc.returncode}; see {platform.log_path(name)}[/red]")
+            for name, proc in list(platform.procs.items()):
+                if proc.poll() is None:
+                    continue
+                # A service that exits is started again (it resumes from its tables and its
+                # durable consumers); one that keeps exiting stops Berth with a pointer to its log.
+                recent = [t for t in restarts.get(name, []) if time.monotonic() - t < 60] + [time.monotonic()]
+                restarts[name] = recent
+                err.print(f"[yellow]{name} exited with code {proc.returncode}; see {platform.log_path(name)}[/yellow]")
+                if name == "nats" or len(recent) > 5:
+                    err.print(f"[red]{name} keeps exiting: stopping Berth[/red]")
                     stop["now"] = True
+                    break
+                try:
+                    platform.start_service(name)
+                    err.print(f"{name} restarted")
+                except Exception as e:  # noqa: BLE001 - reported, then the loop decides
+                    err.print(f"[red]could not restart {name}: {e}[/red]")
             time.sleep(0.5)
     finally:
         with err.status("Stopping Berth…"):

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -110,7 +111,11 @@ def base_app(settings: CommonSettings, schema: str, migrations_dir: Path, middle
 
 def background(app: web.Application, *factories: Callable[[web.Application], Awaitable[None]]) -> None:
     """Run long-lived tasks (consumers, relay, reconcilers) for the app's lifetime; on
-    shutdown they are cancelled and awaited before NATS and the pool close."""
+    shutdown they are cancelled and awaited before NATS and the pool close.
+
+    A task that stops by itself leaves the service half-working (healthy, but deaf to its
+    events), so it stops the whole service instead, cleanly (SIGTERM to itself), for its
+    supervisor (`berth up`, the compose restart policy) to start it afresh."""
 
     async def ctx(app: web.Application):
         log = logging.getLogger("berth.background")
@@ -121,8 +126,11 @@ def background(app: web.Application, *factories: Callable[[web.Application], Awa
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("background task %s stopped", getattr(factory, "__name__", factory))
+                log.exception("background task %s failed", getattr(factory, "__name__", factory))
+                _stop_service()
                 raise
+            log.error("background task %s ended", getattr(factory, "__name__", factory))
+            _stop_service()
 
         tasks = [asyncio.create_task(guard(f), name=getattr(f, "__name__", "task")) for f in factories]
         yield
@@ -133,6 +141,17 @@ def background(app: web.Application, *factories: Callable[[web.Application], Awa
                 await t
 
     app.cleanup_ctx.append(ctx)
+
+
+_RUNNING_AS_SERVICE = False
+
+
+def _stop_service() -> None:
+    """In a service process (started by `run`), stop it cleanly so its supervisor restarts
+    it; an app embedded elsewhere (tests) only logs."""
+    if _RUNNING_AS_SERVICE:
+        logging.getLogger("berth.background").error("stopping the service for its supervisor to restart it")
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def relay(app: web.Application) -> Awaitable[None]:
@@ -147,5 +166,7 @@ def subscriptions(service: str, subs: list[bus.Subscription]):
 
 
 def run(app: web.Application, settings: CommonSettings) -> None:
+    global _RUNNING_AS_SERVICE
+    _RUNNING_AS_SERVICE = True
     web.run_app(app, host=settings.health_host, port=settings.health_port, print=None,
                 shutdown_timeout=10, access_log=None)
