@@ -85,16 +85,22 @@ def test_one_trace_spans_the_deploy(berth, workdir):
         spans = [json.loads(line) for line in berth.traces.read_text().splitlines() if line.strip()]
         mine = [s for s in spans if s["context"]["trace_id"] == "0x" + trace_id]
         return {(s["resource"]["attributes"]["service.name"], s["name"]) for s in mine}
+    # The trace ends at the router's first request to the new release.
+    assert berth.get_app_page("traced").status_code == 200
     want = {
         ("berth-api", "POST /apps/{app}/builds"),
         ("berth-builder", f"consume {ev.BuildRequested.type}"),
+        ("berth-builder", "build"),
         ("berth-api", f"consume {ev.BuildCompleted.type}"),
+        ("berth-api", "release"),
         ("berth-scheduler", f"consume {ev.ReleaseCreated.type}"),
         ("berth-scheduler", "rollout"),
+        ("berth-router", f"consume {ev.EndpointsChanged.type}"),
     }
     got = berth.wait_for(lambda: want <= services_in_trace() and services_in_trace(), timeout=30,
-                         what="spans of api, builder, api and scheduler in one trace")
+                         what="spans of api, builder, api, scheduler and router in one trace")
     assert want <= got
+    assert any(svc == "berth-router" and name.startswith("first request to web.1.") for svc, name in got), got
 
 
 def _tgz(directory) -> bytes:

@@ -14,6 +14,7 @@ from berth_common.settings import CommonSettings
 from .adapters.access_log_listener import AccessLogListener
 from .config import RouterSettings
 from .dataplane import DataPlane
+from .domain.first_requests import FirstRequests
 from .messaging import handlers
 from .messaging.routes_query import serve_routes_queries
 
@@ -22,11 +23,12 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 ROUTER_SETTINGS = web.AppKey("router_settings", RouterSettings)
 DATAPLANE = web.AppKey("dataplane", DataPlane)
 ACCESS_LOG = web.AppKey("access_log", AccessLogListener)
+FIRST_REQUESTS = web.AppKey("first_requests", FirstRequests)
 
 
 async def access_log_ctx(app: web.Application):
     # before the data plane: HAProxy's configuration names this listener's address
-    listener = AccessLogListener(app[service.JS])
+    listener = AccessLogListener(app[service.JS], first_requests=app[FIRST_REQUESTS])
     await listener.start()
     app[ACCESS_LOG] = listener
     yield
@@ -46,11 +48,12 @@ def create_app(common: CommonSettings, settings: RouterSettings) -> web.Applicat
     app[ROUTER_SETTINGS] = settings
     wake = asyncio.Event()
     app[DATAPLANE] = DataPlane(settings, wake)
+    app[FIRST_REQUESTS] = FirstRequests()
     app.cleanup_ctx.append(access_log_ctx)
     service.background(
         app,
         service.relay,
-        service.subscriptions("router", handlers.subscriptions(wake.set)),
+        service.subscriptions("router", handlers.subscriptions(wake.set, app[FIRST_REQUESTS])),
         run_dataplane,
         routes_queries,
     )

@@ -8,6 +8,7 @@ import asyncpg
 
 from berth_common import bus, events as ev
 from berth_common.secrets import seal_config, unseal
+from berth_common.telemetry import tracer
 
 from ..adapters import queries as q
 from ..domain.releases import deploy_description, may_move_build
@@ -40,12 +41,14 @@ async def on_build_completed(conn: asyncpg.Connection, env: ev.Envelope, data: e
     app = await conn.fetchrow(q.LOCK_APP_BY_ID, build["app_id"])  # serialises version numbers per app
     if app is None or await conn.fetchval(q.RELEASE_FOR_BUILD, build["id"]):
         return
-    await create_release(
-        conn, app, image=data.image, process_types=data.process_types,
-        config_sealed=seal_config(await current_config(conn, app["id"])), healthchecks=data.healthchecks,
-        build_id=build["id"], description=deploy_description(data.build_id, build["source_version"]),
-        created_by=build["created_by"],
-    )
+    # The release is a step of the deploy's trace: the scheduler's rollout continues from it.
+    with tracer().start_as_current_span("release", attributes={"berth.app": app["name"]}):
+        await create_release(
+            conn, app, image=data.image, process_types=data.process_types,
+            config_sealed=seal_config(await current_config(conn, app["id"])), healthchecks=data.healthchecks,
+            build_id=build["id"], description=deploy_description(data.build_id, build["source_version"]),
+            created_by=build["created_by"],
+        )
 
 
 async def current_config(conn: asyncpg.Connection, app_id) -> dict[str, str]:

@@ -13,13 +13,15 @@ from nats.js import JetStreamContext
 from berth_common import bus, events
 
 from ..domain.access_log import parse_access_line
+from ..domain.first_requests import FirstRequests
 
 log = logging.getLogger("berth.router.access_log")
 
 
 class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, queue: asyncio.Queue):
+    def __init__(self, queue: asyncio.Queue, first_requests: FirstRequests):
         self.queue = queue
+        self.first_requests = first_requests
         self.dropped = 0
 
     def datagram_received(self, data: bytes, addr) -> None:
@@ -27,6 +29,7 @@ class _Protocol(asyncio.DatagramProtocol):
             parsed = parse_access_line(raw)
             if parsed is None or parsed.app is None:
                 continue  # not an access line, or a request for an unknown host
+            self.first_requests.observe(parsed)
             try:
                 self.queue.put_nowait(events.LogLine(app=parsed.app, source="router", process="router",
                                                      line=parsed.render()))
@@ -35,8 +38,10 @@ class _Protocol(asyncio.DatagramProtocol):
 
 
 class AccessLogListener:
-    def __init__(self, js: JetStreamContext, host: str = "127.0.0.1", port: int = 0, queue_size: int = 10000):
+    def __init__(self, js: JetStreamContext, host: str = "127.0.0.1", port: int = 0, queue_size: int = 10000,
+                 first_requests: FirstRequests | None = None):
         self.js = js
+        self.first_requests = first_requests or FirstRequests()
         self.host, self.port = host, port
         self.queue: asyncio.Queue = asyncio.Queue(queue_size)
         self.transport: asyncio.DatagramTransport | None = None
@@ -50,7 +55,7 @@ class AccessLogListener:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Protocol(self.queue), local_addr=(self.host, self.port))
+            lambda: _Protocol(self.queue, self.first_requests), local_addr=(self.host, self.port))
         self._publisher = asyncio.create_task(self._publish())
 
     async def _publish(self) -> None:

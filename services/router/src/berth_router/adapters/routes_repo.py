@@ -18,6 +18,8 @@ DELETE_APP = "DELETE FROM apps WHERE name = $1"
 
 DELETE_ENDPOINTS = "DELETE FROM endpoints WHERE app = $1"
 
+SELECT_APP_INSTANCES = "SELECT instance FROM endpoints WHERE app = $1"
+
 INSERT_ENDPOINT = "INSERT INTO endpoints (app, instance, host, port) VALUES ($1, $2, $3, $4)"
 
 # Records the time of the newest endpoint set (or deletion) seen for an app; returns a row

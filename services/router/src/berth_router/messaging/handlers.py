@@ -9,8 +9,11 @@ import asyncpg
 
 from berth_common import bus, events
 from berth_common.names import validate_app_name
+from berth_common.telemetry import current_traceparent
 
 from ..adapters import routes_repo
+from ..domain.first_requests import FirstRequests
+from ..domain.routes import server_name
 
 
 def _event_time(env: events.Envelope) -> datetime:
@@ -31,18 +34,29 @@ async def on_app_deleted(conn: asyncpg.Connection, env: events.Envelope, data: e
     await routes_repo.delete_app(conn, validate_app_name(data.app), _event_time(env))
 
 
-async def on_endpoints_changed(conn: asyncpg.Connection, env: events.Envelope, data: events.EndpointsChanged) -> None:
+async def on_endpoints_changed(conn: asyncpg.Connection, env: events.Envelope, data: events.EndpointsChanged,
+                               first_requests: FirstRequests | None = None) -> None:
     """The event carries the complete set of endpoints for the app: replace ours with it."""
+    app = validate_app_name(data.app)
+    before = {r["instance"] for r in await conn.fetch(routes_repo.SELECT_APP_INSTANCES, app)}
     await routes_repo.replace_endpoints(
-        conn, validate_app_name(data.app), _event_time(env),
+        conn, app, _event_time(env),
         [(e.instance, e.host, e.port) for e in data.endpoints],
     )
+    if first_requests is not None:
+        for e in data.endpoints:
+            if e.instance not in before:  # the deploy's trace ends at the new instance's first request
+                first_requests.expect(app, server_name(e.instance), current_traceparent())
 
 
-def subscriptions(wake: Callable[[], None]) -> list[bus.Subscription]:
+def subscriptions(wake: Callable[[], None], first_requests: FirstRequests | None = None) -> list[bus.Subscription]:
     after = lambda _data: wake()  # noqa: E731
+
+    async def endpoints_changed(conn, env, data):
+        await on_endpoints_changed(conn, env, data, first_requests)
+
     return [
         bus.Subscription("app-created", events.AppCreated.type, on_app_created, after_commit=after),
         bus.Subscription("app-deleted", events.AppDeleted.type, on_app_deleted, after_commit=after),
-        bus.Subscription("endpoints-changed", events.EndpointsChanged.type, on_endpoints_changed, after_commit=after),
+        bus.Subscription("endpoints-changed", events.EndpointsChanged.type, endpoints_changed, after_commit=after),
     ]
