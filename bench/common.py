@@ -6,7 +6,6 @@ import asyncio
 import io
 import shutil
 import statistics
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -45,14 +44,7 @@ def platform(**extra_env):
         yield p
     finally:
         p.stop()
-        ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=berth.platform={pid}"],
-                             capture_output=True, text=True).stdout.split()
-        if ids:
-            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
-        nets = subprocess.run(["docker", "network", "ls", "-q", "--filter", f"label=berth.platform={pid}"],
-                              capture_output=True, text=True).stdout.split()
-        if nets:
-            subprocess.run(["docker", "network", "rm", *nets], capture_output=True)
+        p.remove_app_runtime()
         shutil.rmtree(data, ignore_errors=True)
 
 

@@ -49,7 +49,7 @@ class Berth:
 
     @property
     def platform_id(self) -> str:
-        return self.platform.extra_env["BERTH_PLATFORM_ID"]
+        return self.platform.platform_id
 
     def containers(self, app: str) -> list[str]:
         """The app's running containers as process.index@vVersion, sorted."""
@@ -95,18 +95,7 @@ def berth(tmp_path_factory):
         yield Berth(platform, data / "cli-config.json", traces)
     finally:
         platform.stop()
-        _remove_app_containers(platform.extra_env["BERTH_PLATFORM_ID"])
-
-
-def _remove_app_containers(platform_id: str) -> None:
-    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=berth.platform={platform_id}"],
-                         capture_output=True, text=True).stdout.split()
-    if ids:
-        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
-    nets = subprocess.run(["docker", "network", "ls", "-q", "--filter", f"label=berth.platform={platform_id}"],
-                          capture_output=True, text=True).stdout.split()
-    if nets:
-        subprocess.run(["docker", "network", "rm", *nets], capture_output=True)
+        platform.remove_app_runtime()
 
 
 @pytest.fixture

@@ -192,6 +192,19 @@ class Platform:
             proc.kill()
             proc.wait()
 
+    @property
+    def platform_id(self) -> str:
+        return self.extra_env.get("BERTH_PLATFORM_ID") or os.environ.get("BERTH_PLATFORM_ID") or "berth"
+
+    def remove_app_runtime(self) -> None:
+        """Remove this installation's app containers and networks (by their berth.platform
+        label): for throwaway platforms (tests, benchmarks), after stop()."""
+        label = f"label=berth.platform={self.platform_id}"
+        for listing, remove in ((["ps", "-aq"], ["rm", "-f"]), (["network", "ls", "-q"], ["network", "rm"])):
+            ids = subprocess.run(["docker", *listing, "--filter", label], capture_output=True, text=True).stdout.split()
+            if ids:
+                subprocess.run(["docker", *remove, *ids], capture_output=True)
+
     def stop(self) -> None:
         # Services first (they drain NATS and close their pools), then NATS, then Postgres.
         for name in reversed(SERVICES):
