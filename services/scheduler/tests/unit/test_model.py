@@ -1,4 +1,3 @@
-
 import pytest
 
 from berth_common.secrets import generate_key, seal_config
