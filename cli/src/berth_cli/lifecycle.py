@@ -186,3 +186,31 @@ def run(app, command):
         elif "exit_code" in item:
             code = item["exit_code"] if item["exit_code"] is not None else 1
     sys.exit(code)
+
+
+# --- domains ---------------------------------------------------------------------------
+
+@cli.command("domains")
+@app_option
+def domains(app):
+    """The host names the app answers on: its own and custom domains."""
+    for d in client().get(f"/apps/{resolve_app(app)}/domains"):
+        click.echo(f"{d['hostname']}  ({d['kind']})")
+
+
+@cli.command("domains:add")
+@app_option
+@click.argument("hostname")
+def domains_add(app, hostname: str):
+    """Serve the app on a custom domain too (point its DNS at the router)."""
+    d = client().post(f"/apps/{resolve_app(app)}/domains", json={"hostname": hostname})
+    out.print(f"Added {d['hostname']}: point its DNS (A/CNAME) at this Berth's router")
+
+
+@cli.command("domains:remove")
+@app_option
+@click.argument("hostname")
+def domains_remove(app, hostname: str):
+    """Stop serving the app on a custom domain."""
+    client().delete(f"/apps/{resolve_app(app)}/domains/{hostname}")
+    out.print(f"Removed {hostname}")

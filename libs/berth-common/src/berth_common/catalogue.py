@@ -14,6 +14,8 @@ from . import events as ev
 DESCRIPTIONS = {
     ev.AppCreated.type: "An app was created.",
     ev.AppDeleted.type: "An app was deleted, with its releases, config and subscriptions; its processes stop.",
+    ev.DomainAdded.type: "A custom domain was added to the app; the router serves the app on it too.",
+    ev.DomainRemoved.type: "A custom domain was removed from the app; the router answers 404 on it.",
     ev.RestartRequested.type: "A restart of the app's processes (all, or one process type) was asked for.",
     ev.BuildRequested.type: "Source was uploaded (`berth deploy`, `git push`) and waits to be built.",
     ev.BuildStarted.type: "The builder started building the source.",
@@ -49,6 +51,7 @@ _FIELD_EXAMPLES: dict[str, Any] = {
     "endpoints": [{"instance": "hello.web.1.a1b2c3", "host": "172.18.0.5", "port": 5000}],
     "instance": "hello.web.1.a1b2c3",
     "process": "web",
+    "hostname": "www.example.com",
     "exit_code": 1,
 }
 

@@ -107,6 +107,18 @@ class FormationChanged(EventData):
     formation: dict[str, ProcessSize]  # the app's complete formation, by process type
 
 
+class DomainAdded(EventData):
+    type = "berth.domain.added.v1"
+    producer = "api"
+    hostname: str  # a custom domain the router now serves the app on
+
+
+class DomainRemoved(EventData):
+    type = "berth.domain.removed.v1"
+    producer = "api"
+    hostname: str
+
+
 class RestartRequested(EventData):
     type = "berth.app.restart_requested.v1"
     producer = "api"

@@ -27,3 +27,26 @@ def validate_app_name(name: object) -> str:
     if "--" in name:
         raise InvalidAppName(f"app name {name!r} is invalid: it may not contain '--'")
     return name
+
+
+class InvalidHostname(ValueError):
+    pass
+
+
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def validate_hostname(name: object, base_domain: str | None = None) -> str:
+    """A custom domain for an app: a lowercase DNS name of two or more labels, not under the
+    platform's base domain (those names are the apps' own)."""
+    if not isinstance(name, str) or not name:
+        raise InvalidHostname("hostname is required")
+    host = name.rstrip(".")
+    if host != host.lower():
+        raise InvalidHostname(f"hostname {name!r} must be lowercase")
+    if len(host) > 253 or "." not in host or not all(_LABEL.fullmatch(label) for label in host.split(".")):
+        raise InvalidHostname(f"hostname {name!r} is not a valid DNS name (e.g. www.example.com)")
+    if base_domain and (host == base_domain or host.endswith("." + base_domain)):
+        raise InvalidHostname(f"hostname {name!r} is under the platform's base domain {base_domain}: "
+                              "those names belong to the apps")
+    return host

@@ -81,3 +81,10 @@ def test_map_plan_and_missing_backends():
     assert plan.set == {"b.x": "app_b"}
     assert plan.delete == ["c.x"]
     assert missing_backends(routes(), {"app_web", NO_APP_BACKEND}) == ["app_api"]
+
+
+def test_custom_domains_route_to_their_app_and_only_for_live_apps():
+    from berth_router.domain.routes import build_routes, host_map
+
+    routes = build_routes(["shop"], [], "localhost", [("shop", "www.shop.test"), ("gone", "old.example.com")])
+    assert host_map(routes) == {"shop.localhost": "app_shop", "www.shop.test": "app_shop"}

@@ -28,6 +28,11 @@ UPSERT_CONFIG_VAR = """INSERT INTO config_vars (app_id, key, value_sealed) VALUE
 DELETE_CONFIG_VAR = "DELETE FROM config_vars WHERE app_id = $1 AND key = $2"
 DELETE_ALL_CONFIG_VARS = "DELETE FROM config_vars WHERE app_id = $1"
 
+DOMAINS_OF_APP = "SELECT hostname, created_at FROM domains WHERE app_id = $1 ORDER BY hostname"
+DOMAIN_OWNER = "SELECT a.name FROM domains d JOIN apps a ON a.id = d.app_id WHERE d.hostname = $1"
+INSERT_DOMAIN = "INSERT INTO domains (hostname, app_id) VALUES ($1, $2) RETURNING hostname, created_at"
+DELETE_DOMAIN = "DELETE FROM domains WHERE hostname = $1 AND app_id = $2 RETURNING hostname"
+
 FORMATION_OF_APP = "SELECT type, quantity, memory, cpus FROM formation WHERE app_id = $1 ORDER BY type"
 UPSERT_FORMATION = """INSERT INTO formation (app_id, type, quantity, memory, cpus) VALUES ($1, $2, $3, $4, $5)
                       ON CONFLICT (app_id, type) DO UPDATE SET quantity = EXCLUDED.quantity,

@@ -50,6 +50,14 @@ DOCUMENT = {
                             "type": "object", "required": ["release"],
                             "properties": {"release": {"type": ["string", "integer"]}}}}}}),
         },
+        "/apps/{app}/domains": {
+            "get": _op("Host names {app} answers on: its own and custom domains"),
+            "post": _op("Add a custom domain to {app}", ok="201", extra=("409", "422"), body={"required": True, "content": {
+                "application/json": {"schema": {"type": "object", "required": ["hostname"],
+                                                "properties": {"hostname": {"type": "string"}}}}}}),
+        },
+        "/apps/{app}/domains/{hostname}": {"delete": _op("Remove a custom domain of {app}", params=[
+            {"name": "hostname", "in": "path", "required": True, "schema": {"type": "string"}}])},
         "/apps/{app}/config-vars": {
             "get": _op("Config vars of {app}"),
             "patch": _op("Set (string) or unset (null) config vars of {app}: a new release", extra=("422",),

@@ -1,5 +1,6 @@
 from aiohttp import web
 
+from . import domain_views as dv
 from . import lifecycle_views as lv
 from . import views
 from . import webhook_views as wv
@@ -23,6 +24,9 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/apps/{app}/releases", views.list_releases)
     r.add_get("/apps/{app}/releases/{version}", views.get_release)
     r.add_get("/apps/{app}/logs", views.get_logs)
+    r.add_get("/apps/{app}/domains", dv.list_domains)
+    r.add_post("/apps/{app}/domains", dv.add_domain)
+    r.add_delete("/apps/{app}/domains/{hostname}", dv.remove_domain)
     r.add_get("/apps/{app}/config-vars", lv.get_config_vars)
     r.add_patch("/apps/{app}/config-vars", lv.patch_config_vars)
     r.add_post("/apps/{app}/releases", lv.create_rollback)

@@ -20,6 +20,15 @@ DELETE_ENDPOINTS = "DELETE FROM endpoints WHERE app = $1"
 
 SELECT_APP_INSTANCES = "SELECT instance FROM endpoints WHERE app = $1"
 
+SELECT_DOMAINS = "SELECT app, hostname FROM domains ORDER BY hostname"
+
+# The newest event decides which app a host name belongs to.
+UPSERT_DOMAIN = "INSERT INTO domains (hostname, app) VALUES ($1, $2) ON CONFLICT (hostname) DO UPDATE SET app = $2"
+
+DELETE_DOMAIN = "DELETE FROM domains WHERE hostname = $1 AND app = $2"
+
+DELETE_APP_DOMAINS = "DELETE FROM domains WHERE app = $1"
+
 INSERT_ENDPOINT = "INSERT INTO endpoints (app, instance, host, port) VALUES ($1, $2, $3, $4)"
 
 # Records the time of the newest endpoint set (or deletion) seen for an app; returns a row
@@ -35,7 +44,16 @@ RETURNING true
 async def load_routes(conn: asyncpg.Connection | asyncpg.Pool, base_domain: str) -> list[Route]:
     apps = [r["name"] for r in await conn.fetch(SELECT_APPS)]
     endpoints = [(r["app"], r["instance"], r["host"], r["port"]) for r in await conn.fetch(SELECT_ENDPOINTS)]
-    return build_routes(apps, endpoints, base_domain)
+    domains = [(r["app"], r["hostname"]) for r in await conn.fetch(SELECT_DOMAINS)]
+    return build_routes(apps, endpoints, base_domain, domains)
+
+
+async def add_domain(conn: asyncpg.Connection, app: str, hostname: str) -> None:
+    await conn.execute(UPSERT_DOMAIN, hostname, app)
+
+
+async def remove_domain(conn: asyncpg.Connection, app: str, hostname: str) -> None:
+    await conn.execute(DELETE_DOMAIN, hostname, app)
 
 
 async def add_app(conn: asyncpg.Connection, app: str) -> None:
@@ -45,6 +63,7 @@ async def add_app(conn: asyncpg.Connection, app: str) -> None:
 async def delete_app(conn: asyncpg.Connection, app: str, at: datetime) -> None:
     await conn.execute(DELETE_APP, app)
     await conn.execute(DELETE_ENDPOINTS, app)
+    await conn.execute(DELETE_APP_DOMAINS, app)
     # a tombstone: endpoint sets from before the deletion are stale if they arrive late
     await conn.fetchval(CLAIM_ENDPOINT_SET, app, at)
 

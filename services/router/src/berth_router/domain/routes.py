@@ -75,15 +75,21 @@ class Route:
         return backend_name(self.app)
 
 
-def build_routes(apps: list[str], endpoints: list[tuple[str, str, str, int]], base_domain: str) -> list[Route]:
-    """Routes from the router's tables: every app gets `<app>.<base domain>`; endpoints of
-    apps that have no route (deleted, or not created yet) are ignored."""
+def build_routes(apps: list[str], endpoints: list[tuple[str, str, str, int]], base_domain: str,
+                 domains: list[tuple[str, str]] = ()) -> list[Route]:
+    """Routes from the router's tables: every app gets `<app>.<base domain>` and its custom
+    domains; endpoints and domains of apps that have no route (deleted, or not created yet)
+    are ignored."""
     by_app: dict[str, list[Server]] = {a: [] for a in apps}
     for app, instance, host, port in endpoints:
         if app in by_app:
             by_app[app].append(Server(instance, host, port))
+    custom: dict[str, list[str]] = {}
+    for app, hostname in domains:
+        custom.setdefault(app, []).append(hostname)
     return [
-        Route(app, (app_host(app, base_domain),), tuple(sorted(servers, key=lambda s: s.name)))
+        Route(app, (app_host(app, base_domain), *sorted(custom.get(app, ()))),
+              tuple(sorted(servers, key=lambda s: s.name)))
         for app, servers in sorted(by_app.items())
     ]
 

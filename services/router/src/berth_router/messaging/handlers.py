@@ -8,7 +8,7 @@ from typing import Callable
 import asyncpg
 
 from berth_common import bus, events
-from berth_common.names import validate_app_name
+from berth_common.names import validate_app_name, validate_hostname
 from berth_common.telemetry import current_traceparent
 
 from ..adapters import routes_repo
@@ -32,6 +32,15 @@ async def on_app_created(conn: asyncpg.Connection, env: events.Envelope, data: e
 async def on_app_deleted(conn: asyncpg.Connection, env: events.Envelope, data: events.AppDeleted) -> None:
     """The route goes away: its host answers 404 again."""
     await routes_repo.delete_app(conn, validate_app_name(data.app), _event_time(env))
+
+
+async def on_domain_added(conn: asyncpg.Connection, env: events.Envelope, data: events.DomainAdded) -> None:
+    """The app is served on a custom domain too."""
+    await routes_repo.add_domain(conn, validate_app_name(data.app), validate_hostname(data.hostname))
+
+
+async def on_domain_removed(conn: asyncpg.Connection, env: events.Envelope, data: events.DomainRemoved) -> None:
+    await routes_repo.remove_domain(conn, validate_app_name(data.app), validate_hostname(data.hostname))
 
 
 async def on_endpoints_changed(conn: asyncpg.Connection, env: events.Envelope, data: events.EndpointsChanged,
@@ -58,5 +67,7 @@ def subscriptions(wake: Callable[[], None], first_requests: FirstRequests | None
     return [
         bus.Subscription("app-created", events.AppCreated.type, on_app_created, after_commit=after),
         bus.Subscription("app-deleted", events.AppDeleted.type, on_app_deleted, after_commit=after),
+        bus.Subscription("domain-added", events.DomainAdded.type, on_domain_added, after_commit=after),
+        bus.Subscription("domain-removed", events.DomainRemoved.type, on_domain_removed, after_commit=after),
         bus.Subscription("endpoints-changed", events.EndpointsChanged.type, endpoints_changed, after_commit=after),
     ]
