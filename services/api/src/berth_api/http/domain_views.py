@@ -9,7 +9,7 @@ from berth_common.service import POOL
 
 from ..adapters import queries as q
 from ..domain.errors import ApiError, Conflict, NotFound
-from .views import SETTINGS, app_or_404, json_body, record
+from .views import SETTINGS, app_or_404, json_body, locked_app_or_404, record
 
 
 async def list_domains(request: web.Request) -> web.Response:
@@ -29,9 +29,7 @@ async def add_domain(request: web.Request) -> web.Response:
     except InvalidHostname as e:
         raise ApiError(str(e), id="invalid_hostname", status=422)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        app = await conn.fetchrow(q.LOCK_APP, request.match_info["app"])
-        if app is None:
-            raise NotFound(f"app {request.match_info['app']!r} not found", id="app_not_found")
+        app = await locked_app_or_404(conn, request.match_info["app"])
         owner = await conn.fetchval(q.DOMAIN_OWNER, hostname)
         if owner is not None:
             raise Conflict(f"{hostname} is already a domain of {owner}", id="domain_taken")
@@ -43,9 +41,7 @@ async def add_domain(request: web.Request) -> web.Response:
 async def remove_domain(request: web.Request) -> web.Response:
     hostname = request.match_info["hostname"].lower().rstrip(".")
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        app = await conn.fetchrow(q.LOCK_APP, request.match_info["app"])
-        if app is None:
-            raise NotFound(f"app {request.match_info['app']!r} not found", id="app_not_found")
+        app = await locked_app_or_404(conn, request.match_info["app"])
         if await conn.fetchval(q.DELETE_DOMAIN, hostname, app["id"]) is None:
             raise NotFound(f"{hostname} is not a domain of {app['name']}", id="domain_not_found")
         await bus.add_to_outbox(conn, ev.DomainRemoved(app=app["name"], hostname=hostname))

@@ -17,14 +17,7 @@ from ..domain.errors import ApiError, Conflict, NotFound
 from ..domain.formation import NOT_SCALABLE, parse_updates
 from ..messaging.handlers import create_release, current_config
 from .middleware import USER
-from .views import app_or_404, json_body, record
-
-
-async def _locked_app(conn, name: str):
-    app = await conn.fetchrow(q.LOCK_APP, name)
-    if app is None:
-        raise NotFound(f"app {name!r} not found", id="app_not_found")
-    return app
+from .views import app_or_404, ask, json_body, locked_app_or_404, record
 
 
 # --- config vars -----------------------------------------------------------------------
@@ -40,7 +33,7 @@ async def patch_config_vars(request: web.Request) -> web.Response:
     change is a new release with the same image and the new config, rolled out like a deploy."""
     changes = validate_changes(await json_body(request))
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        app = await _locked_app(conn, request.match_info["app"])
+        app = await locked_app_or_404(conn, request.match_info["app"])
         before = await current_config(conn, app["id"])
         description = describe_change(before, changes)
         if description is None:
@@ -78,7 +71,7 @@ async def create_rollback(request: web.Request) -> web.Response:
         raise ApiError(f"unknown field(s): {', '.join(sorted(unknown))}")
     target = _version(body.get("release"))
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        app = await _locked_app(conn, request.match_info["app"])
+        app = await locked_app_or_404(conn, request.match_info["app"])
         old = await conn.fetchrow(q.RELEASE_BY_VERSION, app["id"], target)
         if old is None:
             raise NotFound(f"release v{target} of {app['name']!r} not found", id="release_not_found")
@@ -117,7 +110,7 @@ async def get_formation(request: web.Request) -> web.Response:
 async def patch_formation(request: web.Request) -> web.Response:
     body = await json_body(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        app = await _locked_app(conn, request.match_info["app"])
+        app = await locked_app_or_404(conn, request.match_info["app"])
         current = await conn.fetchrow(q.CURRENT_RELEASE, app["id"])
         if current is None:
             raise Conflict(f"{app['name']} has no release yet: deploy it first", id="no_release")
@@ -134,20 +127,9 @@ async def patch_formation(request: web.Request) -> web.Response:
 
 # --- processes -------------------------------------------------------------------------
 
-async def ask_scheduler(request: web.Request, subject: str, body: dict, timeout: float = 5) -> dict:
-    try:
-        reply = await request.app[NC].request(subject, json.dumps(body).encode(), timeout=timeout)
-    except Exception as e:  # noqa: BLE001 - no responder or timeout
-        raise ApiError(f"the scheduler did not answer: {e.__class__.__name__}", id="scheduler_unavailable", status=503)
-    answer = json.loads(reply.data)
-    if "error" in answer:
-        raise ApiError(answer["error"])
-    return answer
-
-
 async def list_dynos(request: web.Request) -> web.Response:
     app = await app_or_404(request)
-    answer = await ask_scheduler(request, "berth.scheduler.ps", {"app": app["name"]})
+    answer = await ask(request, "scheduler", "berth.scheduler.ps", {"app": app["name"]})
     return web.json_response(answer["instances"])
 
 
@@ -155,7 +137,7 @@ async def restart_dynos(request: web.Request) -> web.Response:
     body = await json_body(request) if request.can_read_body else {}
     process = body.get("type")
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        app = await _locked_app(conn, request.match_info["app"])
+        app = await locked_app_or_404(conn, request.match_info["app"])
         current = await conn.fetchrow(q.CURRENT_RELEASE, app["id"])
         if current is None:
             raise Conflict(f"{app['name']} has no release yet: deploy it first", id="no_release")
@@ -183,8 +165,8 @@ async def run_dyno(request: web.Request) -> web.StreamResponse:
     # Subscribe before asking, so no output line can come before we listen.
     sub = await nc.subscribe(f"berth.run.{run_id}", cb=on_msg)
     try:
-        await ask_scheduler(request, "berth.scheduler.run", {"app": app["name"], "command": command, "run_id": run_id},
-                            timeout=30)
+        await ask(request, "scheduler", "berth.scheduler.run",
+                  {"app": app["name"], "command": command, "run_id": run_id}, timeout=30)
         resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-cache"})
         await resp.prepare(request)
         while True:

@@ -54,6 +54,27 @@ async def app_or_404(request: web.Request) -> asyncpg.Record:
     return app
 
 
+async def locked_app_or_404(conn: asyncpg.Connection, name: str) -> asyncpg.Record:
+    """The app's row, locked for the caller's transaction (changes to one app are serialised)."""
+    app = await conn.fetchrow(q.LOCK_APP, name)
+    if app is None:
+        raise NotFound(f"app {name!r} not found", id="app_not_found")
+    return app
+
+
+async def ask(request: web.Request, service: str, subject: str, body: dict, timeout: float = 5) -> dict:
+    """A core NATS request to another service; its JSON answer, or a clear error."""
+    try:
+        reply = await request.app[NC].request(subject, json.dumps(body).encode(), timeout=timeout)
+    except Exception as e:  # noqa: BLE001 - no responder or timeout
+        raise ApiError(f"the {service} service did not answer: {e.__class__.__name__}",
+                       id=f"{service}_unavailable", status=503)
+    answer = json.loads(reply.data)
+    if "error" in answer:
+        raise ApiError(answer["error"])
+    return answer
+
+
 def app_json(request: web.Request, app: asyncpg.Record) -> dict:
     return record(app, web_url=request.app[SETTINGS].web_url(app["name"]))
 
@@ -91,9 +112,7 @@ async def get_app(request: web.Request) -> web.Response:
 async def delete_app(request: web.Request) -> web.Response:
     name = request.match_info["app"]
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        app = await conn.fetchrow(q.LOCK_APP, name)
-        if app is None:
-            raise NotFound(f"app {name!r} not found", id="app_not_found")
+        app = await locked_app_or_404(conn, name)
         await conn.execute(q.DELETE_APP, app["id"])
         await bus.add_to_outbox(conn, ev.AppDeleted(app=name))
     return web.json_response({"name": name, "deleted": True})
@@ -133,8 +152,7 @@ async def create_build(request: web.Request) -> web.Response:
     await store.put(object_name, bytes(data))
     try:
         async with request.app[POOL].acquire() as conn, conn.transaction():
-            if await conn.fetchrow(q.LOCK_APP, app["name"]) is None:
-                raise NotFound(f"app {app['name']!r} not found", id="app_not_found")
+            await locked_app_or_404(conn, app["name"])
             await conn.execute(q.INSERT_BUILD, build_id, app["id"], object_name, source_version,
                                request[USER]["user_id"])
             await bus.add_to_outbox(conn, ev.BuildRequested(
@@ -241,14 +259,7 @@ def format_line(line: dict) -> str:
 
 
 async def query_logger(request: web.Request, body: dict) -> list[dict]:
-    try:
-        reply = await request.app[NC].request("berth.logger.query", json.dumps(body).encode(), timeout=5)
-    except Exception as e:  # noqa: BLE001 - no responder or timeout
-        raise ApiError(f"the logger service did not answer: {e.__class__.__name__}", id="logger_unavailable", status=503)
-    answer = json.loads(reply.data)
-    if "error" in answer:
-        raise ApiError(answer["error"])
-    return answer["lines"]
+    return (await ask(request, "logger", "berth.logger.query", body))["lines"]
 
 
 async def get_logs(request: web.Request) -> web.StreamResponse:
