@@ -22,7 +22,7 @@ from berth_common.telemetry import context_from_traceparent, tracer
 from .adapters import queries as q
 from .adapters.docker_runtime import DockerRuntime
 from .config import Settings
-from .domain.model import (BACKOFF_RESET_AFTER_S, RELEASE_PHASE, Desired, Instance, InstanceSpec, ReleaseSpec,
+from .domain.model import (BACKOFF_RESET_AFTER_S, backoff_seconds, RELEASE_PHASE, Desired, Instance, InstanceSpec, ReleaseSpec,
                            plan_slots, slot)
 
 log = logging.getLogger("berth.scheduler")
@@ -30,6 +30,17 @@ log = logging.getLogger("berth.scheduler")
 
 class RolloutFailed(Exception):
     pass
+
+
+async def _record_processes(conn: asyncpg.Connection, app: str, started: list[Instance] = (),
+                            stopped: list[Instance] = ()) -> None:
+    """process.started / process.stopped events, in the caller's transaction."""
+    for i in started:
+        await bus.add_to_outbox(conn, ev.ProcessStarted(app=app, instance=i.instance, process=i.process,
+                                                        release_version=i.version))
+    for i in stopped:
+        await bus.add_to_outbox(conn, ev.ProcessStopped(app=app, instance=i.instance, process=i.process,
+                                                        release_version=i.version))
 
 
 class Reconciler:
@@ -43,6 +54,7 @@ class Reconciler:
         self._dirty: set[str] = set()
         self.starting: set[str] = set()   # instance ids being started and checked
         self.stopping: set[str] = set()   # instance ids taken out of the router, being stopped
+        self.unrouted: set[str] = set()   # web instances up and checked, not yet taking traffic
 
     # -- scheduling of passes ---------------------------------------------------------
 
@@ -141,6 +153,7 @@ class Reconciler:
             # Leave nothing of the failed release behind; the previous release keeps serving.
             for i in await self.runtime.list(app):
                 if i.version == target.version and not i.oneoff:
+                    self.unrouted.discard(i.instance)
                     await self.runtime.stop(i.container_id, 0)
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(q.SET_FAILED, app, target.version)
@@ -158,12 +171,7 @@ class Reconciler:
             await conn.execute(q.SET_DEPLOYED, app, target.to_json())
             await conn.execute(q.CLEAR_CRASHES, app)  # a new release resets crash backoff
             await conn.execute(q.CLEAR_RESTARTS, app)
-            for i in started:
-                await bus.add_to_outbox(conn, ev.ProcessStarted(
-                    app=app, instance=i.instance, process=i.process, release_version=target.version))
-            for i in old:
-                await bus.add_to_outbox(conn, ev.ProcessStopped(
-                    app=app, instance=i.instance, process=i.process, release_version=i.version))
+            await _record_processes(conn, app, started=started, stopped=old)
             await bus.add_to_outbox(conn, ev.ReleaseDeployed(app=app, release_id=target.release_id, version=target.version))
         await self.say(app, f"Release v{target.version} deployed")
 
@@ -222,6 +230,7 @@ class Reconciler:
             if spec.process == "web":
                 await self._wait_accepting(spec, inst, port)
                 await self._http_checks(spec, inst, port)
+                self.unrouted.add(spec.instance)  # `up` in ps once the router takes it
             else:
                 await asyncio.sleep(1)  # a worker that exits at once is not up
                 current = await self.runtime.get(inst.container_id)
@@ -330,6 +339,7 @@ class Reconciler:
         if i.running:
             await self.say(app, f"Stopping {i.instance}", process=i.process)
         self.stopping.add(i.instance)
+        self.unrouted.discard(i.instance)
         try:
             await self.runtime.stop(i.container_id, self.settings.stop_grace_s)
         finally:
@@ -344,6 +354,7 @@ class Reconciler:
             await bus.add_to_outbox(conn, ev.EndpointsChanged(app=app, endpoints=endpoints, release_version=version))
             await conn.execute(q.SET_ANNOUNCED, app, addresses)
         await self._wait_routed(app, addresses)
+        self.unrouted.difference_update(i.instance for i in instances)
 
     async def _wait_routed(self, app: str, addresses: list[str]) -> None:
         """Ask the router (request/reply) until its servers for the app are exactly these:
@@ -399,14 +410,12 @@ class Reconciler:
                 inst = await self._start_one(desired, InstanceSpec(app, s[0], s[1], release, size=desired.size(s[0])))
             except RolloutFailed as e:
                 await self.say(app, f"could not start {s[0]}.{s[1]}: {e}", process=s[0])
-                row = await self.pool.fetchrow(q.RECORD_CRASH, app, s[0], s[1], None,
-                                               self.settings.backoff_start_s, self.settings.backoff_cap_s)
+                row = await self._count_crash(app, s[0], s[1], None)
                 self.wake_later(app, (row["next_start_at"] - datetime.now(timezone.utc)).total_seconds())
                 continue
             in_slot[s] = inst
             async with self.pool.acquire() as conn, conn.transaction():
-                await bus.add_to_outbox(conn, ev.ProcessStarted(app=app, instance=inst.instance, process=inst.process,
-                                                                release_version=release.version))
+                await _record_processes(conn, app, started=[inst])
 
         web = sorted((i for s, i in in_slot.items() if s[0] == "web" and i.ip), key=lambda i: i.index)
         if sorted(self._address(i) for i in web) != sorted(desired.announced or []):
@@ -414,14 +423,17 @@ class Reconciler:
         if extra:
             await asyncio.gather(*(self._stop(app, i) for i in extra))
             async with self.pool.acquire() as conn, conn.transaction():
-                for i in extra:
-                    if i.running:
-                        await bus.add_to_outbox(conn, ev.ProcessStopped(
-                            app=app, instance=i.instance, process=i.process, release_version=i.version))
+                await _record_processes(conn, app, stopped=[i for i in extra if i.running])
+
+    async def _count_crash(self, app: str, process: str, index: int, exit_code: int | None) -> asyncpg.Record:
+        """One more crash of the slot; the next start waits out the backoff for that count."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            restarts = (await conn.fetchval(q.CRASH_COUNT, app, process, index) or 0) + 1
+            delay = backoff_seconds(restarts, self.settings.backoff_start_s, self.settings.backoff_cap_s)
+            return await conn.fetchrow(q.RECORD_CRASH, app, process, index, exit_code, restarts, delay)
 
     async def _record_crash(self, app: str, i: Instance) -> asyncpg.Record:
-        row = await self.pool.fetchrow(q.RECORD_CRASH, app, i.process, i.index, i.exit_code,
-                                       self.settings.backoff_start_s, self.settings.backoff_cap_s)
+        row = await self._count_crash(app, i.process, i.index, i.exit_code)
         delay = max((row["next_start_at"] - datetime.now(timezone.utc)).total_seconds(), 0)
         async with self.pool.acquire() as conn, conn.transaction():
             await bus.add_to_outbox(conn, ev.ProcessCrashed(app=app, instance=i.instance, process=i.process,
@@ -453,12 +465,7 @@ class Reconciler:
         await self._switch(desired, release.version, new, old)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(q.CLEAR_RESTARTS, desired.app)
-            for i in started:
-                await bus.add_to_outbox(conn, ev.ProcessStarted(
-                    app=desired.app, instance=i.instance, process=i.process, release_version=release.version))
-            for i in old:
-                await bus.add_to_outbox(conn, ev.ProcessStopped(
-                    app=desired.app, instance=i.instance, process=i.process, release_version=i.version))
+            await _record_processes(conn, desired.app, started=started, stopped=old)
         await self.say(desired.app, "Restart done")
 
     # -- platform log lines -----------------------------------------------------------

@@ -34,13 +34,14 @@ SET_ANNOUNCED = "UPDATE apps SET announced = $2, updated_at = now() WHERE name =
 DELETE_APP = "DELETE FROM apps WHERE name = $1 AND deleted"
 
 CRASHES_OF_APP = "SELECT * FROM crashes WHERE app = $1"
-# The n-th crash in a row waits start × 2^(n-1), capped: 1 s, 2 s, 4 s … 5 min by default.
+CRASH_COUNT = "SELECT restarts FROM crashes WHERE app = $1 AND process = $2 AND index = $3"
+# $5: the crash count now, $6: the backoff before the next start (domain.model.backoff_seconds)
 RECORD_CRASH = """
 INSERT INTO crashes (app, process, index, restarts, last_exit_code, last_crash_at, next_start_at)
-VALUES ($1, $2, $3, 1, $4, now(), now() + make_interval(secs => $5::float8))
+VALUES ($1, $2, $3, $5, $4, now(), now() + make_interval(secs => $6::float8))
 ON CONFLICT (app, process, index) DO UPDATE SET
-    restarts = crashes.restarts + 1, last_exit_code = EXCLUDED.last_exit_code, last_crash_at = now(),
-    next_start_at = now() + make_interval(secs => LEAST($5::float8 * power(2, crashes.restarts), $6::float8))
+    restarts = EXCLUDED.restarts, last_exit_code = EXCLUDED.last_exit_code, last_crash_at = now(),
+    next_start_at = EXCLUDED.next_start_at
 RETURNING *
 """
 CLEAR_CRASH = "DELETE FROM crashes WHERE app = $1 AND process = $2 AND index = $3"

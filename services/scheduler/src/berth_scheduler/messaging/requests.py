@@ -59,7 +59,7 @@ async def ps(r: Reconciler, body: dict) -> dict:
     for i in sorted(await r.runtime.list(app), key=lambda i: (i.process != "web", i.process, i.index, i.version)):
         if i.running and not i.oneoff:
             running_slots.add((i.process, i.index))
-        state = ("starting" if i.instance in r.starting else "stopping" if i.instance in r.stopping
+        state = ("starting" if i.instance in r.starting or i.instance in r.unrouted else "stopping" if i.instance in r.stopping
                  else "up" if i.running else "crashed")
         crash = crashes.get((i.process, i.index))
         out.append({"instance": i.instance, "type": i.process, "release": i.version, "state": state,
