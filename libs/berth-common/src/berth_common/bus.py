@@ -27,6 +27,14 @@ async def connect(url: str, name: str) -> nats.NATS:
     )
 
 
+async def serve(nc: nats.NATS, subject: str, cb, queue: str = ""):
+    """Answer core NATS requests on `subject`. Returns once the server has the subscription
+    (a flush), so a request sent from any other connection after this finds a responder."""
+    sub = await nc.subscribe(subject, queue=queue, cb=cb)
+    await nc.flush()
+    return sub
+
+
 # --- streams: declared here and nowhere else --------------------------------------------
 
 LOG_MAX_AGE_S = 7 * 24 * 3600

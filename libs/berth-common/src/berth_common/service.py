@@ -20,6 +20,7 @@ from opentelemetry import trace
 
 from . import bus, db
 from .settings import CommonSettings
+from .tasks import cancel_all
 from .telemetry import context_from_traceparent, setup_tracing, trace_id_hex, tracer
 
 SETTINGS = web.AppKey("settings", CommonSettings)
@@ -134,11 +135,7 @@ def background(app: web.Application, *factories: Callable[[web.Application], Awa
 
         tasks = [asyncio.create_task(guard(f), name=getattr(f, "__name__", "task")) for f in factories]
         yield
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_all(tasks)
 
     app.cleanup_ctx.append(ctx)
 

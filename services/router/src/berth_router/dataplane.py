@@ -16,6 +16,8 @@ from pathlib import Path
 
 import asyncpg
 
+from berth_common.tasks import cancel_all
+
 from .adapters import routes_repo
 from .adapters.haproxy_process import HAProxyProcess, check_config
 from .adapters.runtime_api import HAProxyUnavailable, MasterCli, RuntimeApi, RuntimeApiError
@@ -101,10 +103,7 @@ class DataPlane:
             return exited.result()
         finally:
             # also when the router stops: neither task may outlive this one
-            for task in (converge, exited):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await cancel_all([converge, exited])
 
     async def _start(self) -> None:
         # The configuration comes from the tables, so a (re)started HAProxy serves every
@@ -236,9 +235,7 @@ class DataPlane:
     async def _cancel_drain(self, backend: str, server: str) -> None:
         task = self._drains.pop((backend, server), None)
         if task:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await cancel_all([task])
 
     async def _cancel_drains(self) -> None:
         for key in list(self._drains):

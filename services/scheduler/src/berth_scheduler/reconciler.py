@@ -18,6 +18,7 @@ from opentelemetry import trace
 
 from berth_common import bus, events as ev
 from berth_common.telemetry import context_from_traceparent, tracer
+from berth_common.tasks import cancel_all
 
 from .adapters import queries as q
 from .adapters.docker_runtime import DockerRuntime
@@ -94,9 +95,7 @@ class Reconciler:
                     self.wake(name)
                 await asyncio.sleep(self.settings.reconcile_interval_s)
         finally:
-            for t in self._tasks.values():
-                t.cancel()
-            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            await cancel_all(list(self._tasks.values()))
 
     # -- one pass ---------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from aiohttp import web
 from berth_common import bus, events as ev
 from berth_common.secrets import unseal
 from berth_common.service import POOL
+from berth_common.tasks import cancel_all
 
 from ..adapters import queries as q
 from ..adapters import webhook_queries as wq
@@ -104,9 +105,7 @@ class DeliveryWorker:
                 except asyncio.TimeoutError:
                     pass
         finally:
-            for task in list(self.queues.values()):
-                task.cancel()
-            await asyncio.gather(*self.queues.values(), return_exceptions=True)
+            await cancel_all(list(self.queues.values()))
             await listener.remove_listener("berth_webhooks", on_notify)
             await self.pool.release(listener)
 

@@ -18,6 +18,8 @@ import docker
 from docker.types.daemon import CancellableStream
 from docker.utils.socket import STDERR, STDOUT
 
+from berth_common.tasks import cancel_all
+
 from ..domain.lines import ContainerMeta, InvalidLine, LineShaper, NewLine, since_param
 
 log = logging.getLogger(__name__)
@@ -75,11 +77,7 @@ class ContainerLogCollector:
                 await asyncio.sleep(2)
         finally:
             self._stop_streams()
-            writer.cancel()
-            try:
-                await writer
-            except asyncio.CancelledError:
-                pass
+            await cancel_all([writer])
             await asyncio.to_thread(self._client.close)
 
     async def _connect_engine(self) -> None:

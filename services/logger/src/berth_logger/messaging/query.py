@@ -6,6 +6,8 @@ import logging
 
 from nats.aio.client import Client as NATS
 
+from berth_common import bus
+
 from ..adapters.store import LineStore
 from ..domain.lines import line_json
 from ..domain.query import BadQuery, parse_query
@@ -35,4 +37,4 @@ async def serve_queries(nc: NATS, store: LineStore):
         if msg.reply:
             await msg.respond(json.dumps(reply).encode())
 
-    return await nc.subscribe(SUBJECT, queue=QUEUE, cb=on_request)
+    return await bus.serve(nc, SUBJECT, on_request, queue=QUEUE)

@@ -16,6 +16,7 @@ from typing import Awaitable, Callable
 
 from nats.aio.client import Client as NATS
 
+from berth_common import bus
 from berth_common.names import InvalidAppName, validate_app_name
 
 ROUTES_SUBJECT = "berth.router.routes"
@@ -42,7 +43,7 @@ async def serve_routes_queries(nc: NATS, live_servers: Callable[[str], Awaitable
         if msg.reply:
             await msg.respond(json.dumps(reply).encode())
 
-    sub = await nc.subscribe(ROUTES_SUBJECT, cb=on_request)
+    sub = await bus.serve(nc, ROUTES_SUBJECT, on_request)
     try:
         await asyncio.Future()  # until cancelled with the app
     finally:

@@ -6,6 +6,7 @@ import json
 import logging
 from datetime import datetime, timezone
 
+from berth_common import bus
 from berth_common.names import InvalidAppName, validate_app_name
 
 from ..adapters import queries as q
@@ -40,8 +41,8 @@ async def serve(reconciler: Reconciler) -> None:
         await reply(msg, run)
 
     subs = [
-        await nc.subscribe(PS_SUBJECT, queue="scheduler", cb=on_ps),
-        await nc.subscribe(RUN_SUBJECT, queue="scheduler", cb=on_run),
+        await bus.serve(nc, PS_SUBJECT, on_ps, queue="scheduler"),
+        await bus.serve(nc, RUN_SUBJECT, on_run, queue="scheduler"),
     ]
     try:
         await asyncio.Event().wait()
