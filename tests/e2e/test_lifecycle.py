@@ -330,3 +330,60 @@ def test_a_builder_killed_mid_build_builds_again_on_restart(berth, workdir):
     assert "Restarting this build" in out and "Released v1" in out
     assert [(r["version"], r["status"]) for r in releases(berth, "rebuilt")] == [(1, "succeeded")]
     assert "Hello from Berth (python)" in berth.get_app_page("rebuilt").text
+
+
+@pytest.mark.parametrize("service, when", [
+    ("api", "building"),      # the CLI is streaming the build output from it
+    ("logger", "building"),   # the build's lines are on their way to it
+    ("router", "deploying"),  # the scheduler is waiting for it to take the new instance
+])
+def test_a_service_killed_mid_deploy_does_not_stop_it(berth, workdir, service, when):
+    app = f"killed-{service}"
+    d = workdir("python-app")
+    berth.cli("apps:create", app, cwd=d)
+    berth.cli("deploy", cwd=d)
+    # A requirements file never built before: the build takes a few seconds of pip.
+    (d / "requirements.txt").write_text(f"itsdangerous==2.2.0\n# {app} {time.time()}\n")
+    (d / "app.py").write_text((d / "app.py").read_text().replace("Hello from Berth (python)", f"v2 after the {service} was killed"))
+    deploy = subprocess.Popen([str(berth.cli_path), "deploy"], cwd=d, env=berth.env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if when == "building":
+        berth.wait_for(lambda: (b := berth.api("GET", f"/apps/{app}/builds").json()) and b[0]["status"] == "building",
+                       timeout=120, interval=0.1, what="the build to start")
+    else:
+        berth.wait_for(lambda: "Deploying v2" in berth.cli("logs", "-n", "100", "--source", "berth", cwd=d).stdout,
+                       timeout=300, interval=0.1, what="the rollout of v2 to start")
+    berth.platform.stop_service(service, sig=signal.SIGKILL)
+    time.sleep(2)
+    berth.platform.start_service(service)
+    out, err = deploy.communicate(timeout=600)
+    assert deploy.returncode == 0, (out, err)
+    assert "Released v2" in out
+    if service == "api":
+        assert "Lost the connection to the Berth API; reconnecting" in err
+        assert out.count("Successfully installed") <= 1  # lines printed before the kill are not repeated
+    assert [(r["version"], r["status"]) for r in releases(berth, app)] == [(2, "succeeded"), (1, "succeeded")]
+    berth.wait_for(lambda: f"v2 after the {service} was killed" in berth.get_app_page(app).text,
+                   timeout=60, what="v2 to serve")
+    berth.wait_for(lambda: berth.containers(app) == ["web.1@v2"], timeout=60, what="no instance left over")
+    if service == "logger":
+        logs = berth.cli("logs", "-n", "500", "--source", "build", cwd=d).stdout
+        assert "Successfully installed" in logs  # the build's lines were stored after all
+
+
+def test_a_scheduler_killed_mid_scale_completes_it_on_restart(berth, workdir):
+    d = workdir("static-site")
+    berth.cli("apps:create", "rescaled", cwd=d)
+    berth.cli("deploy", cwd=d)
+    berth.cli("ps:scale", "web=4", cwd=d)
+    berth.wait_for(lambda: len(berth.containers("rescaled")) >= 2, timeout=60, interval=0.05,
+                   what="the scale-out to start")
+    berth.platform.stop_service("scheduler", sig=signal.SIGKILL)
+    time.sleep(1)
+    berth.platform.start_service("scheduler")
+    want = [f"web.{i}@v1" for i in range(1, 5)]
+    berth.wait_for(lambda: berth.containers("rescaled") == want, timeout=120, what="exactly four instances")
+    berth.wait_for(lambda: [p["state"] for p in ps(berth, "rescaled")] == ["up"] * 4, timeout=60,
+                   what="four instances up and nothing else")
+    assert berth.get_app_page("rescaled").status_code == 200
+    assert [(r["version"], r["status"]) for r in releases(berth, "rescaled")] == [(1, "succeeded")]

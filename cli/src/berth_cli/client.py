@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Iterator
 
 import requests
@@ -11,6 +12,16 @@ class ApiError(Exception):
     def __init__(self, status: int, id: str, message: str):
         super().__init__(message)
         self.status, self.id, self.message = status, id, message
+
+
+TRANSIENT_STATUSES = (0, 502, 503, 504)  # 0: no connection
+
+
+def is_transient(e: Exception) -> bool:
+    """An error that asking again later may cure: the API restarting, a dropped stream."""
+    if isinstance(e, ApiError):
+        return e.status in TRANSIENT_STATUSES
+    return isinstance(e, requests.RequestException)
 
 
 class Client:
@@ -35,8 +46,17 @@ class Client:
         except requests.ConnectionError:
             raise ApiError(0, "unreachable", f"cannot reach the Berth API at {self.url} (is `berth up` running?)")
 
-    def get(self, path: str, **kw):
-        return self.request("GET", path, **kw).json()
+    def get(self, path: str, retry_for: float = 0, **kw):
+        """GET a JSON body. With `retry_for`, an API that is briefly away (restarting: no
+        connection, 502/503/504 from a proxy in front of it) is asked again for that long."""
+        deadline = time.monotonic() + retry_for
+        while True:
+            try:
+                return self.request("GET", path, **kw).json()
+            except ApiError as e:
+                if not is_transient(e) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(1)
 
     def post(self, path: str, **kw):
         return self.request("POST", path, **kw).json()

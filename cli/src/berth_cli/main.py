@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import archive, config
-from .client import ApiError, Client
+from .client import ApiError, Client, is_transient
 
 err = Console(stderr=True)
 out = Console()
@@ -204,16 +204,15 @@ def deploy(app, directory: Path, timeout: float):
     err.print(f"-----> Uploading {len(data) / 1024:.0f} KB of source" + (f" ({version[:7]})" if version else ""))
     build = api.post(f"/apps/{name}/builds", data=data, params={"version": version} if version else {},
                      headers={"Content-Type": "application/gzip"}, timeout=300)
-    for line in api.stream_lines(f"/apps/{name}/builds/{build['id']}/output"):
-        click.echo(line)
-    build = api.get(f"/apps/{name}/builds/{build['id']}")
+    build = follow_build(api, name, build["id"])
     if build["status"] != "succeeded":
         fail(f"build failed: {build.get('reason') or build['status']}")
     deadline = time.monotonic() + timeout
     with err.status("-----> Releasing…"):
         release = None
         while time.monotonic() < deadline:
-            release = next((r for r in api.get(f"/apps/{name}/releases") if r["build_id"] == build["id"]), None)
+            releases = api.get(f"/apps/{name}/releases", retry_for=API_OUTAGE_S)
+            release = next((r for r in releases if r["build_id"] == build["id"]), None)
             if release and release["status"] != "pending":
                 break
             time.sleep(0.5)
@@ -221,8 +220,40 @@ def deploy(app, directory: Path, timeout: float):
         fail(f"the release did not finish within {timeout:.0f} s; see `berth releases` and `berth logs`")
     if release["status"] == "failed":
         fail(f"release v{release['version']} failed: {release.get('reason')}")
-    app_info = api.get(f"/apps/{name}")
+    app_info = api.get(f"/apps/{name}", retry_for=API_OUTAGE_S)
     out.print(f"-----> Released v{release['version']}: {app_info['web_url']}")
+
+
+# How long `deploy` waits out an API that went away (restarting) before giving up.
+API_OUTAGE_S = 120.0
+
+
+def follow_build(api: Client, name: str, build_id: str) -> dict:
+    """Print a build's output until it has finished and return the build. A connection
+    to the API that breaks (the api restarting) is made again; the output starts over
+    from the beginning on the server, so the lines already printed are skipped."""
+    printed = 0
+    lost_at: float | None = None
+    while True:
+        try:
+            for i, line in enumerate(api.stream_lines(f"/apps/{name}/builds/{build_id}/output")):
+                if i >= printed:
+                    click.echo(line)
+                    printed += 1
+            build = api.get(f"/apps/{name}/builds/{build_id}")
+            if build["status"] in ("succeeded", "failed"):
+                return build
+            lost_at = None  # the stream ended early but the API answers: follow again
+        except Exception as e:  # noqa: BLE001 - only transient errors are waited out
+            if not is_transient(e):
+                raise
+            if lost_at is None:
+                lost_at = time.monotonic()
+                err.print("-----> Lost the connection to the Berth API; reconnecting (the build goes on)…")
+            elif time.monotonic() - lost_at > API_OUTAGE_S:
+                fail(f"the Berth API has been unreachable for {API_OUTAGE_S:.0f} s; the build goes on: "
+                     f"see `berth releases` and `berth logs --source build`")
+        time.sleep(1)
 
 
 @cli.command("releases")

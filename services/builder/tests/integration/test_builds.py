@@ -413,6 +413,46 @@ async def test_pyproject_app_installs_dependencies_in_a_cached_layer(builder, js
     await answer(data.image, "Hello from Berth (python)")
 
 
+async def test_uv_app_installs_what_uv_lock_pins_without_dev_and_caches_it(builder, js, images):
+    app = unique_app("uvapp")
+    src = EXAMPLES / "uv-app"
+    # A pyproject.toml never built before (the description differs), so nothing comes from
+    # the cache; uv.lock still matches it (--locked checks the dependencies, not the text).
+    pyproject = (src / "pyproject.toml").read_text().replace("A Berth example", f"Test {app}: a Berth example")
+    venv = b"not a virtualenv: a developer's local .venv must stay out of the image"
+    extra = {"pyproject.toml": pyproject.encode(), ".venv/bin/python": venv}
+    data, lines = await build_ok(js, images, app, tar_gz(src, extra))
+    assert data.stack == "python" and data.process_types == {"web": "python app.py"}
+    assert "-----> Detected python app (pyproject.toml, uv.lock)" in lines
+    sync = step_output(lines, "--no-install-project")
+    assert "---> Using cache" not in sync and any("itsdangerous==2.2.0" in l for l in sync), sync
+    await answer(data.image, "Hello from Berth (python, uv)")
+
+    def installed() -> str:
+        return docker.from_env().containers.run(
+            data.image, ["python", "-c", "import sys, importlib.metadata as m; print(sys.prefix, "
+                                     "sorted(f'{d.name}=={d.version}' for d in m.distributions()))"],
+            remove=True).decode()
+    out = await asyncio.to_thread(installed)
+    assert "itsdangerous==2.2.0" in out and "pytest" not in out and "/app/.venv" in out, out
+
+    code = (src / "app.py").read_bytes() + b"# changed\n"
+    data, lines = await build_ok(js, images, app, tar_gz(src, {**extra, "app.py": code}))
+    assert step_output(lines, "--no-install-project")[0] == "---> Using cache", lines
+    await answer(data.image, "Hello from Berth (python, uv)")
+
+
+async def test_uv_lock_out_of_date_fails_the_build(builder, js, tmp_path):
+    app = unique_app("uvstale")
+    src = EXAMPLES / "uv-app"
+    pyproject = (src / "pyproject.toml").read_text().replace('"itsdangerous>=2.1"', '"itsdangerous>=2.1", "six"')
+    env = await request_build(js, app, tar_gz(src, {"pyproject.toml": pyproject.encode()}))
+    done = final(await build_events(js, env.data["build_id"]))
+    assert done.type == events.BuildFailed.type
+    lines = await build_log(js, app)
+    assert any("needs to be updated" in l or "--locked" in l for l in lines), lines[-20:]
+
+
 async def test_app_json_healthchecks_land_in_build_completed(builder, js, images):
     app_, _ = builder
     app = unique_app("appjson")

@@ -197,6 +197,44 @@ def test_bad_pyproject_fails_clearly():
         pyproject_dependencies('[project]\ndependencies = "flask"\n')
 
 
+# --- python: uv.lock ----------------------------------------------------------------------
+
+def test_uv_lock_installs_the_locked_dependencies_before_the_source():
+    plan = plan_build({"pyproject.toml", "uv.lock", "requirements.txt"}, "web: python app.py\n", IMAGES,
+                      with_ca=False, texts={"pyproject.toml": PYPROJECT})
+    assert plan.reason == "Detected python app (pyproject.toml, uv.lock)"
+    assert plan.notes == ["uv.lock: dependencies installed with `uv sync --locked` in their own cached layer",
+                          "uv.lock: requirements.txt is not used"]
+    lines = plan.dockerfile.splitlines()
+    install_uv = lines.index("RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir uv")
+    copy_lock = lines.index("COPY pyproject.toml uv.lock /app/")
+    deps = lines.index("RUN /opt/uv/bin/uv sync --locked --no-dev --no-install-project")
+    copy_all = lines.index("COPY . /app")
+    project = lines.index("RUN /opt/uv/bin/uv sync --locked --no-dev")
+    assert install_uv < copy_lock < deps < copy_all < project
+    env = [l for l in lines if l.startswith("ENV ")]
+    assert any("UV_PROJECT_ENVIRONMENT=/app/.venv" in l and "UV_PYTHON_DOWNLOADS=never" in l for l in env)
+    assert not any("requirements.txt" in l for l in lines)
+    assert lines[-1] == 'CMD ["/bin/sh", "-c", "python app.py"]'
+
+
+def test_uv_lock_downloads_trust_the_ca():
+    text = python_dockerfile("p", False, None, True, uv_lock=True)
+    downloads = [l for l in text.splitlines() if "pip install" in l or "uv sync" in l]
+    assert len(downloads) == 3 and all(f"SSL_CERT_FILE={CA_IN_IMAGE} " in l for l in downloads)
+
+
+def test_uv_lock_without_pyproject_fails_clearly():
+    with pytest.raises(BuildError, match="uv.lock without pyproject.toml"):
+        plan_build({"uv.lock"}, "web: a\n", IMAGES, with_ca=False)
+
+
+def test_a_local_virtualenv_is_left_out_of_python_builds():
+    for files in ({"requirements.txt"}, {"pyproject.toml"}, {"pyproject.toml", "uv.lock"}):
+        plan = plan_build(files, "web: a\n", IMAGES, with_ca=False, texts={"pyproject.toml": PYPROJECT})
+        assert ".venv" in plan.exclude
+
+
 # --- release phase -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("files, texts", [

@@ -2,8 +2,8 @@
 names of the files and directories at the top of the source tree and the text of a few
 manifests (Procfile, package.json, pyproject.toml, go.mod, app.json), nothing else.
 
-Detection order (the first match wins): Dockerfile, then Python (requirements.txt or
-pyproject.toml), Node.js (package.json), Go (go.mod), static (index.html).
+Detection order (the first match wins): Dockerfile, then Python (uv.lock with
+pyproject.toml, requirements.txt, or pyproject.toml installed with pip), Node.js (package.json), Go (go.mod), static (index.html).
 
 Every generated Dockerfile puts the dependency manifests and the dependency install in
 layers before the rest of the source is copied, so a change to the code only rebuilds the
@@ -40,6 +40,9 @@ CA_BUILD_ARG = "BERTH_CA_BUNDLE"
 STATIC_WEB = "busybox httpd -f -v -p $PORT -h /app"
 GO_BIN_DIR = "/app/bin"
 
+# uv projects (uv.lock): where uv is installed in the build (it uses the image's python).
+UV_HOME = "/opt/uv"
+
 # What a pyproject.toml without [build-system] is built with (PEP 517's fallback).
 _LEGACY_BUILD_REQUIRES = ["setuptools>=40.8.0"]
 
@@ -72,7 +75,7 @@ def detect_stack(files: set[str]) -> tuple[str, str]:
     """(stack, the file that decided it) from the top-level file names of the source."""
     if "Dockerfile" in files:
         return DOCKERFILE, "Dockerfile"
-    for marker in ("requirements.txt", "pyproject.toml"):
+    for marker in ("uv.lock", "requirements.txt", "pyproject.toml"):
         if marker in files:
             return PYTHON, marker
     if "package.json" in files:
@@ -125,6 +128,17 @@ def _plan_stack(stack: str, marker: str, files, dirs, texts: Mapping[str, str],
                 "Python app without process types: add a Procfile with a `web:` entry, "
                 "e.g. `web: python app.py`"
             )
+        # A virtualenv made on the developer's machine would replace the one built here.
+        exclude = frozenset({".venv"})
+        if "uv.lock" in files:
+            if "pyproject.toml" not in files:
+                raise BuildError("uv.lock without pyproject.toml: commit the pyproject.toml it locks")
+            notes = ["uv.lock: dependencies installed with `uv sync --locked` in their own cached layer"]
+            if "requirements.txt" in files:
+                notes.append("uv.lock: requirements.txt is not used")
+            return BuildPlan(stack, "Detected python app (pyproject.toml, uv.lock)", declared,
+                             python_dockerfile(images.python, False, declared.get("web"), with_ca, uv_lock=True),
+                             notes=notes, exclude=exclude)
         has_requirements = "requirements.txt" in files
         deps = None if has_requirements else pyproject_dependencies(texts.get("pyproject.toml", ""))
         notes = []
@@ -136,7 +150,7 @@ def _plan_stack(stack: str, marker: str, files, dirs, texts: Mapping[str, str],
         return BuildPlan(stack, f"Detected python app ({marker})", declared,
                          python_dockerfile(images.python, has_requirements, declared.get("web"), with_ca,
                                            pyproject_deps=deps),
-                         notes=notes)
+                         notes=notes, exclude=exclude)
     if stack == NODE:
         package = _package_json(texts.get("package.json", "{}"))
         web = declared.get("web") or node_default_web(package, files)
@@ -212,7 +226,7 @@ def pyproject_dependencies(text: str) -> list[str] | None:
 
 
 def python_dockerfile(base: str, has_requirements: bool, web: str | None, with_ca: bool,
-                      pyproject_deps: list[str] | None = None) -> str:
+                      pyproject_deps: list[str] | None = None, uv_lock: bool = False) -> str:
     copy_ca, env = _ca_lines(with_ca)
     lines = [
         f"FROM {base}",
@@ -220,8 +234,22 @@ def python_dockerfile(base: str, has_requirements: bool, web: str | None, with_c
         "ENV VIRTUAL_ENV=/app/.venv PATH=/app/.venv/bin:$PATH "
         "PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1",
         *copy_ca,
-        "RUN python3 -m venv /app/.venv",
     ]
+    if uv_lock:
+        # uv lives outside the app's venv (`uv sync` removes what the lock does not list) and
+        # uses the image's python (no interpreter downloads). The locked dependencies come
+        # first, without the project, so a code change reuses their layer.
+        lines += [
+            "ENV UV_PROJECT_ENVIRONMENT=/app/.venv UV_PYTHON_DOWNLOADS=never "
+            "UV_LINK_MODE=copy UV_NO_CACHE=1",
+            f"RUN python3 -m venv {UV_HOME} && {env}{UV_HOME}/bin/pip install --no-cache-dir uv",
+            "COPY pyproject.toml uv.lock /app/",
+            f"RUN {env}{UV_HOME}/bin/uv sync --locked --no-dev --no-install-project",
+            "COPY . /app",
+            f"RUN {env}{UV_HOME}/bin/uv sync --locked --no-dev",
+        ]
+        return "\n".join(lines + _cmd(web)) + "\n"
+    lines.append("RUN python3 -m venv /app/.venv")
     if has_requirements:
         # Dependencies first: while requirements.txt is unchanged, these layers come from
         # the cache and only the final COPY of the source is rebuilt.
