@@ -204,6 +204,101 @@ def test_run_streams_output_and_returns_the_exit_code(berth, pyapp):
                    what="one-off containers removed")
 
 
+def test_run_passes_piped_input_and_keeps_stdout_and_stderr_apart(berth, pyapp):
+    script = "import sys; data = sys.stdin.read(); print(data.upper(), end=''); print('to stderr', file=sys.stderr); sys.exit(len(data))"
+    r = subprocess.run([str(berth.cli_path), "run", "--", "python", "-c", script], cwd=pyapp, env=berth.env(),
+                       input="hello\nworld\n", capture_output=True, text=True, timeout=120)
+    assert r.stdout == "HELLO\nWORLD\n" and r.returncode == 12, (r.stdout, r.stderr)
+    assert "to stderr" in r.stderr and "to stderr" not in r.stdout
+    assert "Running `python -c" in r.stderr and ": run." in r.stderr
+
+
+def test_run_api_streams_ndjson(berth, pyapp):
+    r = berth.api("POST", "/apps/life/dynos", json={"command": "echo from the api; exit 2"}, stream=True)
+    items = [json.loads(line) for line in r.iter_lines() if line]
+    assert {"line": "from the api"} in items and items[-1] == {"exit_code": 2}
+
+
+def _read_until(fd: int, marker: bytes, timeout: float = 60) -> bytes:
+    import os
+    import select
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while marker not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no {marker!r} from the terminal; got {buf[-500:]!r}")
+        if select.select([fd], [], [], left)[0]:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+    return buf
+
+
+def _set_size(fd: int, rows: int, cols: int) -> None:
+    import fcntl
+    import struct
+    import termios
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def test_run_with_a_terminal_is_an_interactive_shell(berth, pyapp):
+    import os
+    import pty
+    master, slave = pty.openpty()
+    _set_size(slave, 33, 101)
+    proc = subprocess.Popen([str(berth.cli_path), "run", "--", "sh"], cwd=pyapp, env={**berth.env(), "TERM": "xterm"},
+                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    try:
+        _read_until(master, b": run.")  # the session is up
+        os.write(master, b"tty -s && echo is-a-$((6*7))-tty; stty size\n")
+        out = _read_until(master, b"is-a-42-tty")
+        out += _read_until(master, b"33 101")
+        # The window changes size: the remote terminal follows.
+        _set_size(master, 40, 120)
+        proc.send_signal(signal.SIGWINCH)
+        time.sleep(1)
+        os.write(master, b"stty size\n")
+        _read_until(master, b"40 120")
+        # Ctrl-C interrupts the remote command, not the session.
+        os.write(master, b"sleep 300\n")
+        time.sleep(1)
+        os.write(master, b"\x03")
+        os.write(master, b"echo after-$((1+1))-interrupt\n")
+        _read_until(master, b"after-2-interrupt")
+        os.write(master, b"exit 4\n")
+        assert proc.wait(60) == 4
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    berth.wait_for(lambda: all(p["type"] != "run" for p in ps(berth, "life")), timeout=60,
+                   what="the one-off container removed")
+
+
+def test_a_run_whose_client_goes_away_is_stopped(berth, pyapp):
+    proc = subprocess.Popen([str(berth.cli_path), "run", "--", "sleep", "600"], cwd=pyapp, env=berth.env(),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    berth.wait_for(lambda: any(p["type"] == "run" for p in ps(berth, "life")), timeout=60, what="the one-off to start")
+    proc.kill()
+    proc.wait()
+    berth.wait_for(lambda: all(p["type"] != "run" for p in ps(berth, "life")), timeout=60,
+                   what="the one-off to be stopped once its client is gone")
+
+
+def test_run_errors_are_clear(berth, pyapp):
+    r = berth.cli("run", "--app", "no-such-app", "--", "true", cwd=pyapp, check=False)
+    assert r.returncode == 1 and "no-such-app" in r.stderr and "not found" in r.stderr
+    r = subprocess.run([str(berth.cli_path), "run", "--", "true"], cwd=pyapp, capture_output=True, text=True,
+                       env={**berth.env(), "BERTH_TOKEN": "wrong"}, timeout=60)
+    assert r.returncode == 1 and "token" in r.stderr
+
+
 def test_self_healing_replaces_removed_and_crashed_instances(berth, pyapp):
     def web_container():
         ids = subprocess.run(["docker", "ps", "-q", "--filter", "label=berth.app=life", "--filter",

@@ -1,6 +1,7 @@
 """Release lifecycle commands: config vars, rollback, processes, one-off runs."""
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
 import sys
@@ -8,6 +9,7 @@ import sys
 import click
 from rich.table import Table
 
+from . import config as cli_config
 from .main import app_option, cli, client, fail, out, resolve_app
 
 
@@ -169,22 +171,36 @@ def ps_restart(app, ptype):
 
 @cli.command("run", context_settings={"ignore_unknown_options": True})
 @app_option
+@click.option("--no-tty", is_flag=True, help="no terminal, even when this one is (output as plain streams)")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run(app, command):
+def run(app, no_tty: bool, command):
     """Run a one-off command in a new container of the current release: berth run -- CMD.
-    Its output streams here and its exit code becomes berth's."""
+
+    Interactive like a local command: with a terminal here, it gets one (`berth run bash`
+    is a shell; Ctrl-C and window size reach it); piped input reaches its stdin (`berth run
+    -- python manage.py shell < script.py`). Its exit code becomes berth's."""
+    from .attach import AttachError, attach
+
     name = resolve_app(app)
-    r = client().request("POST", f"/apps/{name}/dynos", json={"command": shlex.join(command)},
-                         stream=True, timeout=(10, None))
-    code = 1
-    for raw in r.iter_lines(decode_unicode=True):
-        if not raw:
-            continue
-        item = json.loads(raw)
-        if "line" in item:
-            click.echo(item["line"])
-        elif "exit_code" in item:
-            code = item["exit_code"] if item["exit_code"] is not None else 1
+    tty = not no_tty and sys.stdin.isatty() and sys.stdout.isatty()
+    line = shlex.join(command)
+
+    def announce(instance: str) -> None:
+        # In raw mode a newline does not return the carriage: say both.
+        sys.stderr.write(f"Running `{line}` on {name}: {instance}" + ("\r\n" if tty else "\n"))
+        sys.stderr.flush()
+
+    try:
+        if tty:
+            from .attach import raw_terminal
+            with raw_terminal(sys.stdin.fileno()):
+                code = asyncio.run(attach(cli_config.api_url(), cli_config.token(), name, line, True, announce))
+        else:
+            code = asyncio.run(attach(cli_config.api_url(), cli_config.token(), name, line, False, announce))
+    except AttachError as e:
+        fail(str(e))
+    except KeyboardInterrupt:  # without a terminal, Ctrl-C ends the session (and the process)
+        code = 130
     sys.exit(code)
 
 

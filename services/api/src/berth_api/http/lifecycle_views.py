@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import uuid
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from berth_common import bus, events as ev
 from berth_common.secrets import seal, seal_config, unseal_config
 from berth_common.service import NC, POOL
+from berth_common.tasks import cancel_all
 
 from ..adapters import queries as q
 from ..domain.config_vars import describe_change, validate_changes
@@ -178,3 +180,100 @@ async def run_dyno(request: web.Request) -> web.StreamResponse:
         await sub.unsubscribe()
     await resp.write_eof()
     return resp
+
+
+# Attached one-offs: the api's half of the protocol in berth_scheduler/messaging/oneoff.py.
+ALIVE_EVERY_S = 5.0
+MAX_SIZE = 10_000
+
+
+def _size(rows, cols) -> list[int] | None:
+    if rows is None and cols is None:
+        return None
+    try:
+        size = [int(rows), int(cols)]
+    except (TypeError, ValueError):
+        raise ApiError("rows and cols must be positive integers", id="invalid_size", status=422)
+    if not all(0 < v <= MAX_SIZE for v in size):
+        raise ApiError("rows and cols must be positive integers", id="invalid_size", status=422)
+    return size
+
+
+async def attach_dyno(request: web.Request) -> web.WebSocketResponse:
+    """A one-off process of the current release attached over a WebSocket, as `berth run`
+    uses it: query `command`, `tty=1` for a terminal, `rows` and `cols` for its size.
+
+    client → api: binary frames are stdin; text {"resize": [rows, cols]} and {"eof": true}.
+    api → client: text {"instance": "run.N"} first; binary frames are stdout (all output
+    with a terminal); text {"stderr": base64}; finally text {"exit_code": N} and the close.
+    A failure is text {"error": message, "id": id}, then the close. The process is stopped
+    when the client goes away."""
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    nc = request.app[NC]
+    run_id = uuid.uuid4().hex[:12]
+    out: asyncio.Queue = asyncio.Queue()
+
+    async def on_out(msg):
+        out.put_nowait(json.loads(msg.data))
+
+    sub = await nc.subscribe(f"berth.run.{run_id}", cb=on_out)  # before asking: no output is missed
+    in_subject = f"berth.run.{run_id}.in"
+    try:
+        try:
+            app = await app_or_404(request)
+            command = request.query.get("command", "")
+            if not command.strip():
+                raise ApiError("give the command to run: ?command=...", id="invalid_command", status=422)
+            tty = request.query.get("tty", "0") in ("1", "true")
+            answer = await ask(request, "scheduler", "berth.scheduler.run", {
+                "app": app["name"], "command": command, "run_id": run_id, "attach": True, "tty": tty,
+                "size": _size(request.query.get("rows"), request.query.get("cols"))}, timeout=30)
+        except ApiError as e:
+            await ws.send_json({"error": e.message, "id": e.id})
+            return ws
+        await ws.send_json({"instance": answer["instance"]})
+
+        async def to_client() -> None:
+            while "exit_code" not in (item := await out.get()):
+                if item.get("stream") == "stderr":
+                    await ws.send_json({"stderr": item["data"]})
+                else:
+                    await ws.send_bytes(base64.b64decode(item["data"]))
+            await ws.send_json({"exit_code": item["exit_code"]})
+
+        async def from_client() -> None:
+            async for msg in ws:
+                if msg.type == WSMsgType.BINARY:
+                    await nc.publish(in_subject, json.dumps({"data": base64.b64encode(msg.data).decode()}).encode())
+                elif msg.type == WSMsgType.TEXT:
+                    try:
+                        item = json.loads(msg.data)
+                        if not isinstance(item, dict):
+                            raise ValueError
+                        if "resize" in item:
+                            forward = {"resize": _size(*item["resize"])}
+                        elif item.get("eof") is True:
+                            forward = {"eof": True}
+                        else:
+                            raise ValueError
+                    except (ValueError, TypeError, ApiError):
+                        await ws.send_json({"warning": 'send {"resize": [rows, cols]} or {"eof": true}'})
+                        continue
+                    await nc.publish(in_subject, json.dumps(forward).encode())
+
+        async def keep_alive() -> None:
+            while True:
+                await asyncio.sleep(ALIVE_EVERY_S)
+                await nc.publish(in_subject, b'{"alive": true}')
+
+        sender = asyncio.create_task(to_client())
+        tasks = [sender, asyncio.create_task(from_client()), asyncio.create_task(keep_alive())]
+        await asyncio.wait(tasks[:2], return_when=asyncio.FIRST_COMPLETED)
+        if not sender.done() or sender.exception() is not None:
+            await nc.publish(in_subject, b'{"kill": true}')  # the client left before the process ended
+        await cancel_all(tasks)
+    finally:
+        await sub.unsubscribe()
+        await ws.close()
+    return ws

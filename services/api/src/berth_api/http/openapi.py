@@ -79,6 +79,14 @@ DOCUMENT = {
                         extra=("422",), body={"required": True, "content": {"application/json": {"schema": {
                             "type": "object", "required": ["command"], "properties": {"command": {"type": "string"}}}}}}),
         },
+        "/apps/{app}/dynos/attach": {"get": _op(
+            "WebSocket: run a one-off command in {app}'s current release with stdin attached (binary frames in: "
+            "stdin; out: stdout; text frames: {\"resize\": [rows, cols]}, {\"eof\": true} in; {\"instance\"}, "
+            "{\"stderr\": base64}, {\"exit_code\"}, {\"error\", \"id\"} out)", ok="101", params=[
+                {"name": "command", "in": "query", "required": True, "schema": {"type": "string"}},
+                {"name": "tty", "in": "query", "schema": {"type": "boolean"}},
+                {"name": "rows", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                {"name": "cols", "in": "query", "schema": {"type": "integer", "minimum": 1}}])},
         "/apps/{app}/dynos/restart": {"post": _op("Rolling restart of {app} (all, or one process type)", ok="202")},
         "/apps/{app}.git/info/refs": {"get": _op("git smart HTTP: refs of {app}'s repository (Basic auth, token as password)")},
         "/apps/{app}.git/git-receive-pack": {"post": _op("git push to {app}: the deploy branch builds and releases")},

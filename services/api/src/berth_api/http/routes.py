@@ -34,6 +34,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_patch("/apps/{app}/formation", lv.patch_formation)
     r.add_get("/apps/{app}/dynos", lv.list_dynos)
     r.add_post("/apps/{app}/dynos", lv.run_dyno)
+    r.add_get("/apps/{app}/dynos/attach", lv.attach_dyno)
     r.add_post("/apps/{app}/dynos/restart", lv.restart_dynos)
     r.add_get("/apps/{app}/webhooks", wv.list_webhooks)
     r.add_post("/apps/{app}/webhooks", wv.create_webhook)

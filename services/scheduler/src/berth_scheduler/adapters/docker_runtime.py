@@ -8,14 +8,17 @@ to each app network."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
+import socket
 import threading
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Iterator
 
 import docker
 from docker.errors import APIError, NotFound
+from docker.utils.socket import STDERR, frames_iter
 
 from berth_common.labels import DEFAULT_PLATFORM_ID, LABEL_PLATFORM, platform_filters
 
@@ -34,6 +37,34 @@ def network_name(app: str, platform_id: str = DEFAULT_PLATFORM_ID) -> str:
 def container_name(spec: InstanceSpec, platform_id: str = DEFAULT_PLATFORM_ID) -> str:
     prefix = "berth" if platform_id == DEFAULT_PLATFORM_ID else f"berth-{platform_id}"
     return f"{prefix}-{spec.app}-{spec.instance.replace('.', '-')}"
+
+
+class Attached:
+    """A connection attached to a container's stdin, stdout and stderr (blocking calls: run
+    them in a thread)."""
+
+    def __init__(self, sock, tty: bool):
+        self.sock, self.tty = sock, tty
+        self._raw = getattr(sock, "_sock", sock)  # socket.SocketIO wraps the socket
+
+    def frames(self) -> Iterator[tuple[str, bytes]]:
+        """("stdout" | "stderr", bytes) until the container's output ends (a terminal has
+        only one stream: "stdout")."""
+        for stream, data in frames_iter(self.sock, self.tty):
+            if data:
+                yield ("stderr" if stream == STDERR else "stdout"), data
+
+    def write(self, data: bytes) -> None:
+        self._raw.sendall(data)
+
+    def close_stdin(self) -> None:
+        """End of input: the container's stdin is closed (it was created with stdin_once)."""
+        with contextlib.suppress(OSError):
+            self._raw.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._raw.close()
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -60,18 +91,46 @@ class DockerRuntime:
         return await asyncio.to_thread(self._start, spec, port, env, {**self.defaults, **(limits or {})})
 
     def _start(self, spec: InstanceSpec, port: int, env: dict[str, str], limits: dict) -> Instance:
-        net = self._ensure_network(spec.app)
-        command = ["/bin/sh", "-c", spec.command] if spec.command else None
-        container = self.client.containers.run(
-            spec.release.image, command=command, name=container_name(spec, self.platform_id), detach=True,
-            labels=spec.labels(self.platform_id),
+        container = self.client.containers.run(detach=True, **self._container_args(spec, port, env, limits))
+        container.reload()
+        return self._instance(container)
+
+    def _container_args(self, spec: InstanceSpec, port: int, env: dict[str, str], limits: dict) -> dict:
+        return dict(
+            image=spec.release.image, command=["/bin/sh", "-c", spec.command] if spec.command else None,
+            name=container_name(spec, self.platform_id), labels=spec.labels(self.platform_id),
             environment={**env, "PORT": str(port), "DYNO": f"{spec.process}.{spec.index}"},
-            network=net, hostname=spec.instance.replace(".", "-"),
+            network=self._ensure_network(spec.app), hostname=spec.instance.replace(".", "-"),
             log_config={"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}},
             **container_security_options(**limits),
         )
-        container.reload()
-        return self._instance(container)
+
+    async def start_attached(self, spec: InstanceSpec, port: int, env: dict[str, str], limits: dict | None,
+                             tty: bool) -> tuple[Instance, "Attached"]:
+        """Start a one-off container with its stdin open and a connection attached to its
+        stdin, stdout and stderr (a terminal when `tty`). Attached before it starts, so
+        none of its output is missed."""
+        def start():
+            container = self.client.containers.create(
+                stdin_open=True, tty=tty,  # stdin_open implies StdinOnce: our EOF closes its stdin
+                **self._container_args(spec, port, env, {**self.defaults, **(limits or {})}))
+            try:
+                sock = container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+                container.start()
+                container.reload()
+            except Exception:
+                container.remove(force=True)
+                raise
+            return self._instance(container), Attached(sock, tty)
+        return await asyncio.to_thread(start)
+
+    async def resize(self, container_id: str, rows: int, cols: int) -> None:
+        def resize():
+            try:
+                self.client.api.resize(container_id, height=rows, width=cols)
+            except (NotFound, APIError) as e:  # exited meanwhile
+                log.debug("resizing %s: %s", container_id[:12], e)
+        await asyncio.to_thread(resize)
 
     async def stop(self, container_id: str, grace_s: float) -> None:
         await asyncio.to_thread(self._stop, container_id, grace_s)

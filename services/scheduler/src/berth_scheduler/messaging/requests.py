@@ -12,6 +12,7 @@ from berth_common.names import InvalidAppName, validate_app_name
 from ..adapters import queries as q
 from ..domain.model import ONEOFF, InstanceSpec
 from ..reconciler import Reconciler
+from . import oneoff
 
 log = logging.getLogger("berth.scheduler")
 
@@ -77,10 +78,13 @@ async def ps(r: Reconciler, body: dict) -> dict:
 
 async def run(r: Reconciler, body: dict) -> dict:
     """Start a one-off container of the deployed release; its output and exit code go to
-    `berth.run.<run_id>` as {"line": ...} then {"exit_code": N}."""
+    `berth.run.<run_id>` as {"line": ...} then {"exit_code": N}. With "attach": true, its
+    stdin is open too and the session speaks oneoff.py's protocol."""
     app, command, run_id = body["app"], body.get("command"), body.get("run_id")
     if not isinstance(command, str) or not command.strip() or not isinstance(run_id, str) or not run_id.isalnum():
         raise ValueError("a command and an alphanumeric run_id are required")
+    attach = body.get("attach") is True
+    size = oneoff.parse_size(body.get("size")) if attach else None
     row = await r.pool.fetchrow(q.SELECT_APP, app)
     desired = q.to_desired(row) if row else None
     if desired is None or desired.deployed is None:
@@ -88,9 +92,31 @@ async def run(r: Reconciler, body: dict) -> dict:
     release = desired.deployed
     existing = [i.index for i in await r.runtime.list(app) if i.process == ONEOFF]
     spec = InstanceSpec(app, ONEOFF, max(existing, default=0) + 1, release, command_override=command)
+    if attach:
+        inst, io = await r.runtime.start_attached(spec, r.settings.container_port, release.config(),
+                                                  desired.limits(ONEOFF), tty=body.get("tty") is True)
+        session = oneoff.Session(r, inst.container_id, io, run_id, size)
+        try:
+            await session.listen()
+        except BaseException:
+            io.close()
+            await r.runtime.stop(inst.container_id, 0)
+            raise
+        _keep(session.run())
+        return {"instance": spec.instance}
     inst = await r.runtime.start(spec, r.settings.container_port, release.config(), desired.limits(ONEOFF))
-    asyncio.create_task(_relay_output(r, inst.container_id, f"berth.run.{run_id}"))
+    _keep(_relay_output(r, inst.container_id, f"berth.run.{run_id}"))
     return {"instance": spec.instance}
+
+
+_RUNNING: set[asyncio.Task] = set()
+
+
+def _keep(coro) -> None:
+    """Run a one-off's relay in the background, holding a reference until it ends."""
+    task = asyncio.create_task(coro)
+    _RUNNING.add(task)
+    task.add_done_callback(_RUNNING.discard)
 
 
 async def _relay_output(r: Reconciler, container_id: str, subject: str) -> None:
