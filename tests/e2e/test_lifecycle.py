@@ -219,24 +219,29 @@ def test_run_api_streams_ndjson(berth, pyapp):
     assert {"line": "from the api"} in items and items[-1] == {"exit_code": 2}
 
 
-def _read_until(fd: int, marker: bytes, timeout: float = 60) -> bytes:
-    import os
-    import select
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while marker not in buf:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"no {marker!r} from the terminal; got {buf[-500:]!r}")
-        if select.select([fd], [], [], left)[0]:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            buf += chunk
-    return buf
+class Terminal:
+    """Reads what the far side of a pty writes; `expect` waits for a marker after the last one found."""
+
+    def __init__(self, fd: int):
+        self.fd, self.buf, self.pos = fd, b"", 0
+
+    def expect(self, marker: bytes, timeout: float = 60) -> None:
+        import os
+        import select
+        deadline = time.monotonic() + timeout
+        while (found := self.buf.find(marker, self.pos)) < 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {marker!r} from the terminal; after the last match: {self.buf[self.pos:][-500:]!r}")
+            if select.select([self.fd], [], [], left)[0]:
+                try:
+                    chunk = os.read(self.fd, 4096)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    raise AssertionError(f"the terminal closed before {marker!r}: {self.buf[self.pos:][-500:]!r}")
+                self.buf += chunk
+        self.pos = found + len(marker)
 
 
 def _set_size(fd: int, rows: int, cols: int) -> None:
@@ -254,23 +259,24 @@ def test_run_with_a_terminal_is_an_interactive_shell(berth, pyapp):
     proc = subprocess.Popen([str(berth.cli_path), "run", "--", "sh"], cwd=pyapp, env={**berth.env(), "TERM": "xterm"},
                             stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     os.close(slave)
+    term = Terminal(master)
     try:
-        _read_until(master, b": run.")  # the session is up
+        term.expect(b": run.")  # the session is up
         os.write(master, b"tty -s && echo is-a-$((6*7))-tty; stty size\n")
-        out = _read_until(master, b"is-a-42-tty")
-        out += _read_until(master, b"33 101")
+        term.expect(b"is-a-42-tty")
+        term.expect(b"33 101")
         # The window changes size: the remote terminal follows.
         _set_size(master, 40, 120)
         proc.send_signal(signal.SIGWINCH)
         time.sleep(1)
         os.write(master, b"stty size\n")
-        _read_until(master, b"40 120")
+        term.expect(b"40 120")
         # Ctrl-C interrupts the remote command, not the session.
         os.write(master, b"sleep 300\n")
         time.sleep(1)
         os.write(master, b"\x03")
         os.write(master, b"echo after-$((1+1))-interrupt\n")
-        _read_until(master, b"after-2-interrupt")
+        term.expect(b"after-2-interrupt")
         os.write(master, b"exit 4\n")
         assert proc.wait(60) == 4
     finally:
@@ -482,3 +488,22 @@ def test_a_scheduler_killed_mid_scale_completes_it_on_restart(berth, workdir):
                    what="four instances up and nothing else")
     assert berth.get_app_page("rescaled").status_code == 200
     assert [(r["version"], r["status"]) for r in releases(berth, "rescaled")] == [(1, "succeeded")]
+
+
+def test_app_json_formation_sets_the_first_scale_and_ps_scale_wins_after(berth, workdir):
+    d = workdir("static-site")
+    (d / "Procfile").write_text("worker: sleep 1000000\n")
+    (d / "app.json").write_text(json.dumps({"formation": {"web": {"quantity": 2}, "worker": {"quantity": 1}}}))
+    berth.cli("apps:create", "formed", cwd=d)
+    out = berth.cli("deploy", cwd=d).stdout
+    assert "app.json: initial formation web=2 worker=1" in out
+    berth.wait_for(lambda: berth.containers("formed") == ["web.1@v1", "web.2@v1", "worker.1@v1"], timeout=120,
+                   what="web=2 worker=1 from app.json")
+    formation = {f["type"]: f["quantity"] for f in berth.api("GET", "/apps/formed/formation").json()}
+    assert formation == {"web": 2, "worker": 1}
+    berth.cli("ps:scale", "web=1", "worker=0", cwd=d)
+    berth.wait_for(lambda: berth.containers("formed") == ["web.1@v1"], timeout=120, what="the scale change")
+    (d / "index.html").write_text("<h1>v2</h1>")
+    berth.cli("deploy", cwd=d)
+    berth.wait_for(lambda: berth.containers("formed") == ["web.1@v2"], timeout=120,
+                   what="v2 at the scale set by ps:scale, not app.json's")

@@ -48,6 +48,7 @@ _FIELD_EXAMPLES: dict[str, Any] = {
     "description": "Deploy 3f2a1c9",
     "reason": "web process exited with code 1 before listening on $PORT",
     "formation": {"web": {"quantity": 2, "memory": "512m", "cpus": 1.0}},
+    "initial_formation": {"web": 2, "worker": 1},
     "endpoints": [{"instance": "hello.web.1.a1b2c3", "host": "172.18.0.5", "port": 5000}],
     "instance": "hello.web.1.a1b2c3",
     "process": "web",

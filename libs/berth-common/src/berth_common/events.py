@@ -143,6 +143,9 @@ class BuildCompleted(EventData):
     # From app.json (Dokku's format): {"web": [{"type": "startup", "path": "/", "content": "ok",
     # "attempts": 3, "timeout": 5, "wait": 2}, ...]} per process type.
     healthchecks: dict[str, list[dict]] = Field(default_factory=dict)
+    # From app.json: the initial quantity per process type, {"web": 2, "worker": 1}; the api
+    # applies it to types that have no scale yet.
+    initial_formation: dict[str, int] = Field(default_factory=dict)
 
 
 class BuildFailed(EventData):

@@ -129,6 +129,7 @@ class BuildWorker:
                     await bus.add_to_outbox(conn, events.BuildCompleted(
                         app=build.app, build_id=build.id, image=image, stack=plan.stack,
                         process_types=plan.process_types, healthchecks=plan.healthchecks,
+                        initial_formation=plan.formation,
                     ))
 
     async def _fail(self, build: ClaimedBuild, stack: str | None, reason: str) -> None:

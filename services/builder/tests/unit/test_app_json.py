@@ -82,3 +82,38 @@ def test_plan_fails_on_a_bad_app_json():
     with pytest.raises(AppJsonError, match=r"app.json: healthchecks.web\[0\].path"):
         plan_build({"index.html", "app.json"}, None, BaseImages(), with_ca=False,
                    texts={"app.json": checks({"path": "x"})})
+
+
+# --- formation ---------------------------------------------------------------------------
+
+def test_formation_quantities_are_read_and_size_is_noted():
+    parsed = parse_app_json(json.dumps({"formation": {"web": {"quantity": 2, "size": "standard-1X"},
+                                                      "worker": {"quantity": 0}}}))
+    assert parsed.formation == {"web": 2, "worker": 0}
+    assert parsed.notes == ["app.json: formation.web: ignoring field(s) Berth does not support: size "
+                            "(set memory and CPUs with `berth ps:resize`)"]
+
+
+@pytest.mark.parametrize("formation, message", [
+    ([], r"app.json: formation must be an object of process type -> \{\"quantity\": N\}, got a list"),
+    ({"web": 2}, r"app.json: formation.web must be an object like \{\"quantity\": 1\}, got a number"),
+    ({"web": {"quantity": -1}}, r"app.json: formation.web.quantity must be an integer from 0 to 100, got -1"),
+    ({"web": {"quantity": "2"}}, r"app.json: formation.web.quantity must be an integer from 0 to 100, got '2'"),
+    ({"web": {"quantity": 101}}, r"app.json: formation.web.quantity must be an integer from 0 to 100, got 101"),
+    ({"web app": {"quantity": 1}}, r"app.json: formation.web app: invalid process type name 'web app'"),
+])
+def test_bad_formation_names_the_field(formation, message):
+    with pytest.raises(AppJsonError, match=message):
+        parse_app_json(json.dumps({"formation": formation}))
+
+
+def test_formation_reaches_the_plan_for_process_types_that_run():
+    app_json = json.dumps({"formation": {"web": {"quantity": 2}, "worker": {"quantity": 1},
+                                         "release": {"quantity": 1}, "clock": {"quantity": 1}}})
+    plan = plan_build({"requirements.txt", "Procfile", "app.json"},
+                      "web: python app.py\nworker: python worker.py\nrelease: python migrate.py\n",
+                      BaseImages(), with_ca=False, texts={"app.json": app_json})
+    assert plan.formation == {"web": 2, "worker": 1}
+    assert "app.json: formation for 'release', which is not a process type that runs" in plan.notes
+    assert "app.json: formation for 'clock', which is not a process type that runs" in plan.notes
+    assert "app.json: initial formation web=2 worker=1" in plan.notes

@@ -81,3 +81,45 @@ async def test_per_process_limits_override_the_defaults(app):
     host = docker.from_env().containers.get(inst.container_id).attrs["HostConfig"]
     assert host["Memory"] == 64 * 2**20 and host["NanoCpus"] == 25 * 10**7 and host["PidsLimit"] == 128
     await rt.stop(inst.container_id, 0)
+
+
+async def test_instances_started_at_once_share_one_network_of_exactly_the_apps_name(app):
+    rt = DockerRuntime()
+    client = docker.from_env()
+    # Another app whose name starts with this one's: its network is not this app's.
+    longer = app + "x"
+    other = client.networks.create(network_name(longer), driver="bridge")
+    try:
+        release = ReleaseSpec(release_id="r1", version=1, image="berth/static:bookworm",
+                              process_types={"web": "sleep 30"}, config_sealed="unused")
+        started = await asyncio.gather(*(rt.start(InstanceSpec(app, "web", i, release), 5000, {}) for i in range(1, 5)))
+        nets = [n for n in client.networks.list(names=[network_name(app)]) if n.name == network_name(app)]
+        assert len(nets) == 1
+        for inst in started:
+            attached = client.containers.get(inst.container_id).attrs["NetworkSettings"]["Networks"]
+            assert list(attached) == [network_name(app)]
+        for inst in started:
+            await rt.stop(inst.container_id, 0)
+        await rt.remove_network(app)
+        assert [n.name for n in client.networks.list(names=[network_name(longer)])] == [network_name(longer)]
+    finally:
+        other.remove()
+
+
+async def test_an_attached_one_off_takes_stdin_and_reports_its_exit_code(app):
+    rt = DockerRuntime()
+    release = ReleaseSpec(release_id="r1", version=1, image="berth/static:bookworm",
+                          process_types={}, config_sealed="unused")
+    spec = InstanceSpec(app, "run", 1, release, command_override="read line; echo got $line; echo oops >&2; exit 5")
+    inst, io = await rt.start_attached(spec, 5000, {}, None, tty=False)
+    try:
+        await asyncio.to_thread(io.write, b"hello\n")
+        await asyncio.to_thread(io.close_stdin)
+        frames = await asyncio.to_thread(lambda: list(io.frames()))
+        out = b"".join(d for s, d in frames if s == "stdout")
+        err = b"".join(d for s, d in frames if s == "stderr")
+        assert out == b"got hello\n" and err == b"oops\n"
+        assert await rt.wait(inst.container_id, 10) == 5
+    finally:
+        io.close()
+        await rt.stop(inst.container_id, 0)

@@ -17,7 +17,7 @@ from ..adapters import queries as q
 from ..domain.config_vars import describe_change, validate_changes
 from ..domain.errors import ApiError, Conflict, NotFound
 from ..domain.formation import NOT_SCALABLE, parse_updates
-from ..messaging.handlers import create_release, current_config
+from ..messaging.handlers import announce_formation, create_release, current_config, formation_of
 from .middleware import USER
 from .views import app_or_404, ask, json_body, locked_app_or_404, record
 
@@ -91,22 +91,11 @@ async def create_rollback(request: web.Request) -> web.Response:
 
 # --- formation -------------------------------------------------------------------------
 
-async def _formation(conn, app_id, process_types: dict) -> list[dict]:
-    stored = {r["type"]: r for r in await conn.fetch(q.FORMATION_OF_APP, app_id)}
-    out = []
-    for ptype in sorted(set(process_types) - NOT_SCALABLE):
-        r = stored.get(ptype)
-        out.append({"type": ptype, "command": process_types.get(ptype),
-                    "quantity": r["quantity"] if r else (1 if ptype == "web" else 0),
-                    "memory": r["memory"] if r else None, "cpus": float(r["cpus"]) if r and r["cpus"] is not None else None})
-    return out
-
-
 async def get_formation(request: web.Request) -> web.Response:
     app = await app_or_404(request)
     async with request.app[POOL].acquire() as conn:
         current = await conn.fetchrow(q.CURRENT_RELEASE, app["id"])
-        return web.json_response(await _formation(conn, app["id"], current["process_types"] if current else {}))
+        return web.json_response(await formation_of(conn, app["id"], current["process_types"] if current else {}))
 
 
 async def patch_formation(request: web.Request) -> web.Response:
@@ -117,13 +106,11 @@ async def patch_formation(request: web.Request) -> web.Response:
         if current is None:
             raise Conflict(f"{app['name']} has no release yet: deploy it first", id="no_release")
         updates = parse_updates(body, set(current["process_types"]))
-        existing = {f["type"]: f for f in await _formation(conn, app["id"], current["process_types"])}
+        existing = {f["type"]: f for f in await formation_of(conn, app["id"], current["process_types"])}
         for u in updates:
             f = {**existing[u["type"]], **u}
             await conn.execute(q.UPSERT_FORMATION, app["id"], f["type"], f["quantity"], f["memory"], f["cpus"])
-        formation = await _formation(conn, app["id"], current["process_types"])
-        await bus.add_to_outbox(conn, ev.FormationChanged(app=app["name"], formation={
-            f["type"]: ev.ProcessSize(quantity=f["quantity"], memory=f["memory"], cpus=f["cpus"]) for f in formation}))
+        formation = await announce_formation(conn, app, current["process_types"])
     return web.json_response(formation)
 
 

@@ -11,6 +11,7 @@ from berth_common.secrets import seal_config, unseal
 from berth_common.telemetry import tracer
 
 from ..adapters import queries as q
+from ..domain.formation import NOT_SCALABLE
 from ..domain.releases import deploy_description, may_move_build
 
 
@@ -43,12 +44,49 @@ async def on_build_completed(conn: asyncpg.Connection, env: ev.Envelope, data: e
         return
     # The release is a step of the deploy's trace: the scheduler's rollout continues from it.
     with tracer().start_as_current_span("release", attributes={"berth.app": app["name"]}):
+        if data.initial_formation:
+            await apply_initial_formation(conn, app, data.process_types, data.initial_formation)
         await create_release(
             conn, app, image=data.image, process_types=data.process_types,
             config_sealed=seal_config(await current_config(conn, app["id"])), healthchecks=data.healthchecks,
             build_id=build["id"], description=deploy_description(data.build_id, build["source_version"]),
             created_by=build["created_by"],
         )
+
+
+async def formation_of(conn: asyncpg.Connection, app_id, process_types: dict) -> list[dict]:
+    """The scale of each process type of a release: as set (ps:scale, app.json), else web=1
+    and every other type 0."""
+    stored = {r["type"]: r for r in await conn.fetch(q.FORMATION_OF_APP, app_id)}
+    out = []
+    for ptype in sorted(set(process_types) - NOT_SCALABLE):
+        r = stored.get(ptype)
+        out.append({"type": ptype, "command": process_types.get(ptype),
+                    "quantity": r["quantity"] if r else (1 if ptype == "web" else 0),
+                    "memory": r["memory"] if r else None, "cpus": float(r["cpus"]) if r and r["cpus"] is not None else None})
+    return out
+
+
+async def announce_formation(conn: asyncpg.Connection, app: asyncpg.Record, process_types: dict) -> list[dict]:
+    """Emit formation.changed with the whole formation; returns it."""
+    formation = await formation_of(conn, app["id"], process_types)
+    await bus.add_to_outbox(conn, ev.FormationChanged(app=app["name"], formation={
+        f["type"]: ev.ProcessSize(quantity=f["quantity"], memory=f["memory"], cpus=f["cpus"]) for f in formation}))
+    return formation
+
+
+async def apply_initial_formation(conn: asyncpg.Connection, app: asyncpg.Record, process_types: dict,
+                                  initial: dict[str, int]) -> None:
+    """app.json's formation: the quantity of each process type that has no scale yet (a
+    first deploy, a new type). A scale already set (ps:scale, an earlier app.json) stays."""
+    stored = {r["type"] for r in await conn.fetch(q.FORMATION_OF_APP, app["id"])}
+    added = False
+    for ptype, quantity in initial.items():
+        if ptype in process_types and ptype not in NOT_SCALABLE and ptype not in stored:
+            await conn.execute(q.UPSERT_FORMATION, app["id"], ptype, quantity, None, None)
+            added = True
+    if added:
+        await announce_formation(conn, app, process_types)
 
 
 async def current_config(conn: asyncpg.Connection, app_id) -> dict[str, str]:

@@ -12,7 +12,14 @@ Each check is normalized to all of these keys (defaults: type `startup`, path `/
 content None (any 2xx/3xx answer passes), attempts 3, timeout 5 s, wait 1 s between
 attempts, initialDelay 0 s, name `<type> <path>`). Dokku fields Berth does not run
 (`command`, `httpHeaders`, `port`, ...) are dropped with a note in the build output.
-Everything else in app.json (`name`, `env`, `formation`, `scripts`, ...) is ignored for now.
+And `formation`, the initial scale per process type (Heroku's and Dokku's format; `size`
+has no meaning here and is noted as ignored):
+
+    {"formation": {"web": {"quantity": 2}, "worker": {"quantity": 1}}}
+
+The api applies it to process types that have no scale yet (a first deploy, a new type);
+a scale set with `ps:scale` always wins. Everything else in app.json (`name`, `env`,
+`scripts`, ...) is ignored for now.
 """
 from __future__ import annotations
 
@@ -33,9 +40,13 @@ class AppJsonError(BuildError):
     """app.json cannot be used; the message names the field ("app.json: healthchecks.web[0].path ...")."""
 
 
+MAX_QUANTITY = 100  # as `ps:scale` allows
+
+
 @dataclass(frozen=True)
 class AppJson:
     healthchecks: dict[str, list[dict]] = field(default_factory=dict)
+    formation: dict[str, int] = field(default_factory=dict)  # process type -> initial quantity
     notes: list[str] = field(default_factory=list)  # things ignored, for the build output
 
 
@@ -48,7 +59,35 @@ def parse_app_json(text: str) -> AppJson:
         raise AppJsonError(f"app.json: must be a JSON object, got {_kind(doc)}")
     notes: list[str] = []
     healthchecks = _healthchecks(doc.get("healthchecks"), notes)
-    return AppJson(healthchecks, notes)
+    formation = _formation(doc.get("formation"), notes)
+    return AppJson(healthchecks, formation, notes)
+
+
+def _formation(value, notes: list[str]) -> dict[str, int]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise AppJsonError(f"app.json: formation must be an object of process type -> {{\"quantity\": N}}, "
+                           f"got {_kind(value)}")
+    result: dict[str, int] = {}
+    for process, entry in value.items():
+        where = f"formation.{process}"
+        if not _PROCESS_NAME.match(process):
+            raise AppJsonError(f"app.json: {where}: invalid process type name {process!r} "
+                               "(use letters, digits, '_' and '-')")
+        if not isinstance(entry, dict):
+            raise AppJsonError(f"app.json: {where} must be an object like {{\"quantity\": 1}}, got {_kind(entry)}")
+        if "quantity" in entry:
+            quantity = entry["quantity"]
+            if not _is_int(quantity) or not 0 <= quantity <= MAX_QUANTITY:
+                raise AppJsonError(f"app.json: {where}.quantity must be an integer from 0 to {MAX_QUANTITY}, "
+                                   f"got {quantity!r}")
+            result[process] = quantity
+        ignored = sorted(set(entry) - {"quantity"})
+        if ignored:
+            notes.append(f"app.json: {where}: ignoring field(s) Berth does not support: {', '.join(ignored)} "
+                         "(set memory and CPUs with `berth ps:resize`)")
+    return result
 
 
 def _healthchecks(value, notes: list[str]) -> dict[str, list[dict]]:

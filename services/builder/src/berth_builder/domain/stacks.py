@@ -69,6 +69,8 @@ class BuildPlan:
     # Top-level entries of the source left out of the build context (e.g. a node_modules
     # built on the developer's machine, which would overwrite the installed one).
     exclude: frozenset[str] = frozenset()
+    # From app.json: process type -> initial quantity (for types not scaled yet).
+    formation: dict[str, int] = field(default_factory=dict)
 
 
 def detect_stack(files: set[str]) -> tuple[str, str]:
@@ -110,8 +112,16 @@ def plan_build(files: set[str], procfile: str | None, images: BaseImages, with_c
     if app_json.healthchecks:
         notes.append("app.json: health checks for " + ", ".join(
             f"{process} ({len(checks)})" for process, checks in app_json.healthchecks.items()))
+    formation = {}
+    for process, quantity in app_json.formation.items():
+        if process not in plan.process_types or process == "release":
+            notes.append(f"app.json: formation for {process!r}, which is not a process type that runs")
+        else:
+            formation[process] = quantity
+    if formation:
+        notes.append("app.json: initial formation " + " ".join(f"{p}={q}" for p, q in formation.items()))
     return BuildPlan(plan.stack, plan.reason, plan.process_types, plan.dockerfile, plan.build_args,
-                     app_json.healthchecks, [*plan.notes, *notes], plan.exclude)
+                     app_json.healthchecks, [*plan.notes, *notes], plan.exclude, formation)
 
 
 def _plan_stack(stack: str, marker: str, files, dirs, texts: Mapping[str, str],

@@ -84,6 +84,7 @@ class DockerRuntime:
         self.subnet_pool = ipaddress.ip_network(subnet_pool)
         self.defaults = {"memory": memory, "cpus": cpus, "pids": pids}
         self.network_peers = network_peers
+        self._network_lock = threading.Lock()
 
     # -- instances --------------------------------------------------------------------
 
@@ -241,13 +242,17 @@ class DockerRuntime:
 
     # -- networks ---------------------------------------------------------------------
 
+    def _networks_named(self, name: str) -> list:
+        # Docker's name filter also matches names that merely contain it (berth-app-web
+        # would find berth-app-webshop): keep the exact ones.
+        return [n for n in self.client.networks.list(names=[name]) if n.name == name]
+
     def _ensure_network(self, app: str):
         name = network_name(app, self.platform_id)
-        found = self.client.networks.list(names=[name])
-        if found:
-            network = found[0]
-        else:
-            network = self._create_network(name, app)
+        # Instances of an app start in parallel threads: one of them creates the network.
+        with self._network_lock:
+            found = self._networks_named(name)
+            network = found[0] if found else self._create_network(name, app)
         if self.network_peers:
             network.reload()
             attached = {c.get("Name") for c in (network.attrs.get("Containers") or {}).values()}
@@ -281,7 +286,7 @@ class DockerRuntime:
                     labels={LABEL_APP: app, LABEL_PLATFORM: self.platform_id})
             except APIError as e:
                 if e.status_code == 409 or "already exists" in str(e):
-                    return self.client.networks.list(names=[name])[0]
+                    return self._networks_named(name)[0]
                 if "overlap" in str(e).lower():  # taken meanwhile by someone else: next one
                     used.append(subnet)
                     continue
@@ -290,7 +295,7 @@ class DockerRuntime:
 
     async def remove_network(self, app: str) -> None:
         def remove():
-            for n in self.client.networks.list(names=[network_name(app, self.platform_id)]):
+            for n in self._networks_named(network_name(app, self.platform_id)):
                 try:
                     n.reload()
                     for cid in (n.attrs.get("Containers") or {}):

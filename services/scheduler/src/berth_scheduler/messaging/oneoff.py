@@ -49,8 +49,11 @@ class Session:
         self.sub = None
 
     async def listen(self) -> None:
-        """Subscribe to the input before the api is told the session exists (a flush: the
-        server has the subscription), so no keystroke is published to nobody."""
+        """Give the terminal its size and subscribe to the input before the api is told the
+        session exists (a flush: the server has the subscription), so no keystroke is
+        published to nobody and the first command sees the right size."""
+        if self.size and self.io.tty:
+            await self.r.runtime.resize(self.container_id, *self.size)
         self.sub = await bus.serve(self.r.nc, self.in_subject, self._on_input)
 
     async def _on_input(self, msg) -> None:
@@ -90,8 +93,6 @@ class Session:
         reader = loop.run_in_executor(None, read)
         helpers = [asyncio.create_task(self._write_input()), asyncio.create_task(self._watch_idle())]
         try:
-            if self.size and self.io.tty:
-                await self.r.runtime.resize(self.container_id, *self.size)
             while (chunk := await chunks.get()) is not None:
                 stream, data = chunk
                 await self.r.nc.publish(self.out_subject, json.dumps(
