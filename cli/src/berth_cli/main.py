@@ -274,9 +274,11 @@ def releases(app, limit: int):
 @click.option("--num", "-n", "lines", default=100, show_default=True, help="recent lines to show")
 @click.option("--tail", "-t", is_flag=True, help="keep streaming new lines")
 @click.option("--source", type=click.Choice(["app", "build", "router", "berth"]))
-def logs(app, lines: int, tail: bool, source: str | None):
+@click.option("--dyno", "-d", help="only this process type (web), slot (web.1) or instance")
+def logs(app, lines: int, tail: bool, source: str | None, dyno: str | None):
     """Show an app's logs: its processes, builds, router access lines and platform messages."""
-    params = {"lines": lines, **({"tail": 1} if tail else {}), **({"source": source} if source else {})}
+    params = {"lines": lines, **({"tail": 1} if tail else {}), **({"source": source} if source else {}),
+              **({"dyno": dyno} if dyno else {})}
     try:
         for line in client().stream_lines(f"/apps/{resolve_app(app)}/logs", **params):
             click.echo(line)

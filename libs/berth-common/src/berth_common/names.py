@@ -50,3 +50,26 @@ def validate_hostname(name: object, base_domain: str | None = None) -> str:
         raise InvalidHostname(f"hostname {name!r} is under the platform's base domain {base_domain}: "
                               "those names belong to the apps")
     return host
+
+
+class InvalidDyno(ValueError):
+    pass
+
+
+# A process type (`web`), one instance slot (`web.1`) or one instance (`web.1.a1b2c3`).
+_DYNO = re.compile(r"[A-Za-z0-9_-]+(?:\.[0-9]+(?:\.[a-z0-9]+)?)?")
+
+
+def validate_dyno(value: object) -> str:
+    """A filter for log lines by process, as Heroku's `logs --dyno`: a process type, a
+    slot such as `web.1`, or a full instance name."""
+    if not isinstance(value, str) or not _DYNO.fullmatch(value):
+        raise InvalidDyno(f"dyno {value!r} is invalid: give a process type (web), a slot (web.1) "
+                          "or an instance (web.1.a1b2c3)")
+    return value
+
+
+def dyno_matches(dyno: str, process: str | None, instance: str | None) -> bool:
+    """Whether a line of `process`/`instance` is one the filter asks for (the logger's SQL
+    says the same: process = dyno, instance = dyno, or instance starts with dyno + ".")."""
+    return process == dyno or instance == dyno or (instance or "").startswith(dyno + ".")

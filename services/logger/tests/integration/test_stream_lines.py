@@ -144,3 +144,23 @@ async def test_retention_removes_excess_and_expired_lines(nats_url, database_url
             return [l["line"] for l in lines] == ["line 3", "line 4", "line 5"] and \
                 [l["line"] for l in old] == ["fresh"]
         assert await wait_for(trimmed), (await query(nc, app=app_name), await query(nc, app=old_app))
+
+
+async def test_lines_are_filtered_by_dyno(nats_url, database_url, nc, app_name):
+    js = nc.jetstream()
+    async with running_logger(settings_for(nats_url, database_url, collect_docker=False)):
+        await publish(js, app_name, "app", "from web.1", process="web", instance="web.1.aaa111")
+        await publish(js, app_name, "app", "from web.12", process="web", instance="web.12.bbb222")
+        await publish(js, app_name, "app", "from worker.1", process="worker", instance="worker.1.ccc333")
+        await publish(js, app_name, "router", "GET / 200")
+        all_lines = await lines_of(nc, app_name, 4)
+        assert len(all_lines) == 4
+
+        async def texts(**kw):
+            return [l["line"] for l in (await query(nc, app=app_name, **kw))["lines"]]
+        assert await texts(dyno="web") == ["from web.1", "from web.12"]
+        assert await texts(dyno="web.1") == ["from web.1"]
+        assert await texts(dyno="worker.1.ccc333") == ["from worker.1"]
+        assert await texts(dyno="web", after_id=all_lines[0]["id"]) == ["from web.12"]
+        assert await texts(dyno="clock") == []
+        assert "error" in await query(nc, app=app_name, dyno="web 1")

@@ -14,7 +14,8 @@ def test_defaults():
 
 
 def test_all_fields():
-    assert parse_query(q(app="shop", lines=5, source="build", after_id=7)) == LogQuery("shop", 5, "build", 7)
+    assert parse_query(q(app="shop", lines=5, source="build", after_id=7, dyno="web.1")) == \
+        LogQuery("shop", 5, "build", 7, "web.1")
 
 
 def test_lines_are_capped():
@@ -24,7 +25,8 @@ def test_lines_are_capped():
 @pytest.mark.parametrize("raw", [
     b"", b"[]", b"nope", q(), q(app="Bad App"), q(app="shop", lines=0), q(app="shop", lines="10"),
     q(app="shop", lines=True), q(app="shop", lines=1.5), q(app="shop", source="kernel"),
-    q(app="shop", after_id=-1), q(app="shop", after_id="3"),
+    q(app="shop", after_id=-1), q(app="shop", after_id="3"), q(app="shop", dyno="web 1"), q(app="shop", dyno="web.x"),
+    q(app="shop", dyno=1),
 ])
 def test_bad_requests(raw):
     with pytest.raises(BadQuery):

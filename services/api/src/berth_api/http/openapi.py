@@ -96,6 +96,8 @@ DOCUMENT = {
             {"name": "lines", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000}},
             {"name": "tail", "in": "query", "schema": {"type": "boolean"}},
             {"name": "source", "in": "query", "schema": {"enum": ["app", "build", "router", "berth"]}},
+            {"name": "dyno", "in": "query", "schema": {"type": "string"},
+             "description": "a process type (web), slot (web.1) or instance (web.1.a1b2c3)"},
             {"name": "format", "in": "query", "schema": {"enum": ["text", "json"]}}])},
     },
 }

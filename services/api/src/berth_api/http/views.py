@@ -11,7 +11,7 @@ from aiohttp import web
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from berth_common import bus, events as ev
-from berth_common.names import InvalidAppName, validate_app_name
+from berth_common.names import InvalidAppName, InvalidDyno, dyno_matches, validate_app_name, validate_dyno
 from berth_common.service import JS, NC, POOL
 
 from ..adapters import queries as q
@@ -270,9 +270,16 @@ async def get_logs(request: web.Request) -> web.StreamResponse:
     source = request.query.get("source")
     if source is not None and source not in ev.LOG_SOURCES:
         raise ApiError(f"source must be one of {', '.join(ev.LOG_SOURCES)}")
+    dyno = request.query.get("dyno")
+    if dyno is not None:
+        try:
+            validate_dyno(dyno)
+        except InvalidDyno as e:
+            raise ApiError(str(e))
     as_json = request.query.get("format") == "json"
     tail = request.query.get("tail") in ("1", "true", "yes")
-    query = {"app": app["name"], "lines": int(raw), **({"source": source} if source else {})}
+    query = {"app": app["name"], "lines": int(raw), **({"source": source} if source else {}),
+             **({"dyno": dyno} if dyno else {})}
 
     def render(line: dict) -> bytes:
         return (json.dumps(line) + "\n").encode() if as_json else format_line(line).encode()
@@ -299,7 +306,8 @@ async def get_logs(request: web.Request) -> web.StreamResponse:
             await resp.write(render(line))
         while tail:
             line = await live.get()
-            if line.get("id", 0) <= last_id or (source and line.get("source") != source):
+            if line.get("id", 0) <= last_id or (source and line.get("source") != source) or (
+                    dyno and not dyno_matches(dyno, line.get("process"), line.get("instance"))):
                 continue
             last_id = line["id"]
             await resp.write(render(line))

@@ -24,17 +24,21 @@ RETURNING id, app, time, source, process, instance, stream, line
 """
 
 # The `lines` most recent, returned oldest first.
-RECENT_LINES = """
+# $4: a dyno filter, as berth_common.names.dyno_matches decides it.
+_FILTERS = """app = $1 AND ($2::text IS NULL OR source = $2)
+    AND ($4::text IS NULL OR process = $4 OR instance = $4 OR starts_with(instance, $4 || '.'))"""
+
+RECENT_LINES = f"""
 SELECT * FROM (
     SELECT id, app, time, source, process, instance, stream, line FROM log_lines
-    WHERE app = $1 AND ($2::text IS NULL OR source = $2)
+    WHERE {_FILTERS}
     ORDER BY id DESC LIMIT $3
 ) recent ORDER BY id
 """
 
-LINES_AFTER = """
+LINES_AFTER = f"""
 SELECT id, app, time, source, process, instance, stream, line FROM log_lines
-WHERE app = $1 AND ($2::text IS NULL OR source = $2) AND id > $4
+WHERE {_FILTERS} AND id > $5
 ORDER BY id LIMIT $3
 """
 
@@ -77,8 +81,8 @@ class LineStore:
 
     async def query(self, q: LogQuery) -> list[asyncpg.Record]:
         if q.after_id is None:
-            return await self._pool.fetch(RECENT_LINES, q.app, q.source, q.lines)
-        return await self._pool.fetch(LINES_AFTER, q.app, q.source, q.lines, q.after_id)
+            return await self._pool.fetch(RECENT_LINES, q.app, q.source, q.lines, q.dyno)
+        return await self._pool.fetch(LINES_AFTER, q.app, q.source, q.lines, q.dyno, q.after_id)
 
     async def last_container_ns(self, container: str) -> int | None:
         return await self._pool.fetchval(LAST_CONTAINER_NS, container)

@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass
 
 from berth_common import events as ev
-from berth_common.names import InvalidAppName, validate_app_name
+from berth_common.names import InvalidAppName, InvalidDyno, validate_app_name, validate_dyno
 
 DEFAULT_LINES = 100
 MAX_LINES = 10_000
@@ -24,6 +24,7 @@ class LogQuery:
     lines: int = DEFAULT_LINES
     source: str | None = None
     after_id: int | None = None
+    dyno: str | None = None  # berth_common.names.dyno_matches
 
 
 def _int(value: object, name: str) -> int:
@@ -56,4 +57,10 @@ def parse_query(raw: bytes) -> LogQuery:
         after_id = _int(after_id, "after_id")
         if after_id < 0:
             raise BadQuery("after_id must not be negative")
-    return LogQuery(app=app, lines=lines, source=source, after_id=after_id)
+    dyno = body.get("dyno")
+    if dyno is not None:
+        try:
+            dyno = validate_dyno(dyno)
+        except InvalidDyno as e:
+            raise BadQuery(str(e)) from None
+    return LogQuery(app=app, lines=lines, source=source, after_id=after_id, dyno=dyno)
