@@ -41,6 +41,11 @@ def test_python_app_end_to_end(berth, workdir):
                                                  "router[router]", "berth[")) else None
     text = berth.wait_for(logs_have_everything, timeout=60, what="app, build, router and berth lines in the logs")
     assert "Release v1 deployed" in text
+    # --dyno keeps one process's lines: the app's own, not the build's or the router's.
+    web1 = berth.cli("logs", "-a", "pyapp", "-n", "1000", "--dyno", "web.1").stdout
+    assert "handled GET /" in web1 and "build[build]" not in web1 and "router[router]" not in web1
+    bad = berth.cli("logs", "-a", "pyapp", "--dyno", "web one", check=False)
+    assert bad.returncode == 1 and "dyno 'web one' is invalid" in bad.stderr
 
     # A second release (a code change) is built, rolled out and served.
     app_py = d / "app.py"
