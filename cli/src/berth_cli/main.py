@@ -350,3 +350,4 @@ def git_credentials(action: str):
 
 from . import lifecycle  # noqa: E402,F401  (registers the release lifecycle commands)
 from . import integrations  # noqa: E402,F401  (registers the webhook and event commands)
+from . import access  # noqa: E402,F401  (registers the user and collaborator commands)

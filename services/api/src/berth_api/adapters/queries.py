@@ -15,6 +15,34 @@ RETURNING user_id, (SELECT email FROM users WHERE id = user_id) AS email,
 """
 
 APP_COLUMNS = "a.id, a.name, a.created_at, u.email AS owner"
+
+
+# Access: an admin may use every app; anyone else the apps they own or collaborate on.
+def _may_use(user: str) -> str:
+    return f"(a.owner_id = {user} OR EXISTS (SELECT 1 FROM collaborators c WHERE c.app_id = a.id AND c.user_id = {user}))"
+
+
+MAY_USE_APP = f"SELECT {_may_use('$2')} FROM apps a WHERE a.name = $1"
+SELECT_APPS_OF_USER = (f"SELECT {APP_COLUMNS} FROM apps a LEFT JOIN users u ON u.id = a.owner_id "
+                       f"WHERE {_may_use('$1')} ORDER BY a.name")
+APP_NAMES_OF_USER = f"SELECT a.name FROM apps a WHERE {_may_use('$1')}"
+SELECT_APP_NAMES = "SELECT name FROM apps"
+
+SELECT_USERS = """
+SELECT u.id, u.email, u.is_admin, u.created_at,
+       (SELECT count(*) FROM apps a WHERE a.owner_id = u.id) AS apps_owned
+FROM users u ORDER BY u.email"""
+USER_BY_EMAIL = "SELECT id, email, is_admin, created_at FROM users WHERE email = $1"
+INSERT_USER_IF_NEW = "INSERT INTO users (id, email, is_admin) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING RETURNING id"
+DELETE_USER = "DELETE FROM users WHERE id = $1"
+
+SELECT_COLLABORATORS = """
+SELECT u.email, c.created_at FROM collaborators c JOIN users u ON u.id = c.user_id
+WHERE c.app_id = $1 ORDER BY u.email"""
+INSERT_COLLABORATOR = "INSERT INTO collaborators (app_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING created_at"
+DELETE_COLLABORATOR = "DELETE FROM collaborators WHERE app_id = $1 AND user_id = $2"
+SELECT_APP_OWNER = "SELECT owner_id FROM apps WHERE id = $1"
+
 INSERT_APP = "INSERT INTO apps (id, name, owner_id) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING id"
 SELECT_APPS = f"SELECT {APP_COLUMNS} FROM apps a LEFT JOIN users u ON u.id = a.owner_id ORDER BY a.name"
 SELECT_APP = f"SELECT {APP_COLUMNS} FROM apps a LEFT JOIN users u ON u.id = a.owner_id WHERE a.name = $1"

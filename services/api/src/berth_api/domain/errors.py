@@ -32,3 +32,8 @@ class Unauthorized(ApiError):
 class PayloadTooLarge(ApiError):
     status = 413
     id = "payload_too_large"
+
+
+class Forbidden(ApiError):
+    status = 403
+    id = "forbidden"

@@ -9,7 +9,7 @@ from aiohttp import web
 from berth_common.service import POOL
 
 from ..adapters import queries as q
-from ..domain.errors import ApiError, Unauthorized
+from ..domain.errors import ApiError, NotFound, Unauthorized
 from ..domain.tokens import hash_token
 
 log = logging.getLogger(__name__)
@@ -64,4 +64,10 @@ async def auth(request: web.Request, handler):
     if user is None:
         raise Unauthorized("invalid token")
     request[USER] = user
+    # The one place that decides who may use an app: every /apps/{app}... route (git's too)
+    # passes here. An app the user may not use is one they cannot see: 404, as for no app.
+    app_name = request.match_info.get("app")
+    if app_name is not None and not user["is_admin"]:
+        if not await request.app[POOL].fetchval(q.MAY_USE_APP, app_name, user["user_id"]):
+            raise NotFound(f"app {app_name!r} not found", id="app_not_found")
     return await handler(request)

@@ -13,6 +13,8 @@ def _op(summary: str, *, params=(), body=None, ok="200", extra=()):
     return op
 
 
+_EMAIL = {"name": "email", "in": "path", "required": True, "schema": {"type": "string"}}
+
 DOCUMENT = {
     "openapi": "3.1.0",
     "info": {"title": "Berth API", "version": "1"},
@@ -25,6 +27,23 @@ DOCUMENT = {
     "security": [{"bearer": []}],
     "paths": {
         "/account": {"get": _op("The user the token belongs to")},
+        "/users": {
+            "get": _op("List users (admins only)", extra=("403",)),
+            "post": _op("Add a user; their first token is in this response only (admins only)", ok="201",
+                        extra=("403", "409", "422"), body={"required": True, "content": {"application/json": {
+                            "schema": {"type": "object", "required": ["email"], "properties": {
+                                "email": {"type": "string"}, "admin": {"type": "boolean"}}}}}}),
+        },
+        "/users/{email}": {"delete": _op("Remove a user and their tokens (admins only)", extra=("403", "409"),
+                                         params=[_EMAIL])},
+        "/apps/{app}/collaborators": {
+            "get": _op("The owner and collaborators of {app}"),
+            "post": _op("Let a user use {app} (its owner or an admin)", ok="201", extra=("403", "422"), body={
+                "required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["email"], "properties": {"email": {"type": "string"}}}}}}),
+        },
+        "/apps/{app}/collaborators/{email}": {"delete": _op(
+            "Take a collaborator's access to {app} away (its owner or an admin)", extra=("403",), params=[_EMAIL])},
         "/apps": {
             "get": _op("List apps"),
             "post": _op("Create an app", ok="201", extra=("409", "422"), body={"required": True, "content": {

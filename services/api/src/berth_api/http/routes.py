@@ -1,5 +1,6 @@
 from aiohttp import web
 
+from . import access_views as av
 from . import domain_views as dv
 from . import lifecycle_views as lv
 from . import views
@@ -13,6 +14,12 @@ def setup_routes(app: web.Application) -> None:
     add_git_routes(r)  # /apps/{app}.git/...: `git push` (http/git.py)
     r.add_get("/openapi.json", openapi)
     r.add_get("/account", views.account)
+    r.add_get("/users", av.list_users)
+    r.add_post("/users", av.add_user)
+    r.add_delete("/users/{email}", av.remove_user)
+    r.add_get("/apps/{app}/collaborators", av.list_collaborators)
+    r.add_post("/apps/{app}/collaborators", av.add_collaborator)
+    r.add_delete("/apps/{app}/collaborators/{email}", av.remove_collaborator)
     r.add_post("/apps", views.create_app)
     r.add_get("/apps", views.list_apps)
     r.add_get("/apps/{app}", views.get_app)

@@ -15,7 +15,7 @@ from berth_common.names import InvalidAppName, InvalidDyno, dyno_matches, valida
 from berth_common.service import JS, NC, POOL
 
 from ..adapters import queries as q
-from ..domain.errors import ApiError, Conflict, NotFound, PayloadTooLarge
+from ..domain.errors import ApiError, Conflict, Forbidden, NotFound, PayloadTooLarge
 from ..domain.releases import BUILD_FINAL
 from .middleware import USER
 
@@ -62,6 +62,13 @@ async def locked_app_or_404(conn: asyncpg.Connection, name: str) -> asyncpg.Reco
     return app
 
 
+async def require_owner_or_admin(db, request: web.Request, app: asyncpg.Record, what: str) -> None:
+    """For what a collaborator may not do (delete the app, manage who may use it)."""
+    user = request[USER]
+    if not user["is_admin"] and await db.fetchval(q.SELECT_APP_OWNER, app["id"]) != user["user_id"]:
+        raise Forbidden(f"only the owner of {app['name']} or an admin may {what}")
+
+
 async def ask(request: web.Request, service: str, subject: str, body: dict, timeout: float = 5) -> dict:
     """A core NATS request to another service; its JSON answer, or a clear error."""
     try:
@@ -101,7 +108,10 @@ async def create_app(request: web.Request) -> web.Response:
 
 
 async def list_apps(request: web.Request) -> web.Response:
-    rows = await request.app[POOL].fetch(q.SELECT_APPS)
+    """Every app for an admin; the apps they own or collaborate on for anyone else."""
+    user = request[USER]
+    rows = await (request.app[POOL].fetch(q.SELECT_APPS) if user["is_admin"]
+                  else request.app[POOL].fetch(q.SELECT_APPS_OF_USER, user["user_id"]))
     return web.json_response([app_json(request, r) for r in rows])
 
 
@@ -113,6 +123,7 @@ async def delete_app(request: web.Request) -> web.Response:
     name = request.match_info["app"]
     async with request.app[POOL].acquire() as conn, conn.transaction():
         app = await locked_app_or_404(conn, name)
+        await require_owner_or_admin(conn, request, app, "delete it")
         await conn.execute(q.DELETE_APP, app["id"])
         await bus.add_to_outbox(conn, ev.AppDeleted(app=name))
     return web.json_response({"name": name, "deleted": True})

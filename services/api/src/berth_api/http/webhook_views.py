@@ -157,9 +157,42 @@ def format_cursor(cursor: dict[str, int]) -> str:
 KEEPALIVE_S = 15
 
 
+class Visibility:
+    """Whose events a stream shows: an admin's, every app's; anyone else's, the apps they
+    may use. Known apps are remembered (so an app's deletion still shows to those who
+    could see it) and the list is read again every REFRESH_S (a collaborator removed
+    stops seeing the app's events)."""
+
+    REFRESH_S = 30.0
+
+    def __init__(self, pool, user):
+        self.pool, self.user = pool, user
+        self.names: set[str] = set()
+        self.loaded_at = float("-inf")
+
+    async def allows(self, app: str | None) -> bool:
+        if self.user["is_admin"]:
+            return True
+        if app is None:
+            return False
+        loop_time = asyncio.get_running_loop().time()
+        if loop_time - self.loaded_at > self.REFRESH_S:
+            now = {r["name"] for r in await self.pool.fetch(q.APP_NAMES_OF_USER, self.user["user_id"])}
+            existing = {r["name"] for r in await self.pool.fetch(q.SELECT_APP_NAMES)}
+            self.names = now | (self.names - existing)
+            self.loaded_at = loop_time
+        if app not in self.names and await self.pool.fetchval(q.MAY_USE_APP, app, self.user["user_id"]):
+            self.names.add(app)
+        return app in self.names
+
+
 async def event_stream(request: web.Request) -> web.StreamResponse:
-    """GET /events[?app=A]: every event from now, or after Last-Event-ID, as SSE."""
+    """GET /events[?app=A]: every event from now, or after Last-Event-ID, as SSE; only those
+    of the apps the token's user may use (all of them for an admin)."""
     only_app = request.query.get("app") or None  # an app deleted since still has its events
+    visible = Visibility(request.app[POOL], request[USER])
+    if only_app and not await visible.allows(only_app) and await q.app_or_none(request.app[POOL], only_app):
+        raise NotFound(f"app {only_app!r} not found", id="app_not_found")
     raw = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
     js = request.app[JS]
     if raw:
@@ -198,7 +231,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
                 env = json.loads(msg.data)
             except ValueError:
                 continue
-            if only_app and env.get("subject") != only_app:
+            if (only_app and env.get("subject") != only_app) or not await visible.allows(env.get("subject")):
                 continue
             body = json.dumps(external_envelope(env), separators=(",", ":"))
             await resp.write(f"id: {format_cursor(cursor)}\nevent: {env.get('type', 'unknown')}\n"
