@@ -46,6 +46,14 @@ def test_python_app_end_to_end(berth, workdir):
     assert "handled GET /" in web1 and "build[build]" not in web1 and "router[router]" not in web1
     bad = berth.cli("logs", "-a", "pyapp", "--dyno", "web one", check=False)
     assert bad.returncode == 1 and "dyno 'web one' is invalid" in bad.stderr
+    # A log session (Heroku's API): a URL that reads the same lines without a token, for a while.
+    session = berth.api("POST", "/apps/pyapp/log-sessions", json={"lines": 1000, "dyno": "web.1"})
+    assert session.status_code == 201
+    url = session.json()["logplex_url"]
+    r = requests.get(url, timeout=30)
+    assert r.status_code == 200 and "handled GET /" in r.text and "build[build]" not in r.text
+    assert requests.get(url[:-6] + "AAAAAA", timeout=10).status_code == 404
+    assert berth.api("POST", "/apps/pyapp/log-sessions", json={"lines": 0}).status_code == 400
 
     # A second release (a code change) is built, rolled out and served.
     app_py = d / "app.py"

@@ -5,6 +5,9 @@ Fernet (AES-128-CBC + HMAC-SHA256, from `cryptography`): a sealed value cannot b
 altered without the key."""
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 from functools import lru_cache
@@ -31,14 +34,44 @@ def ensure_key_file(path: Path) -> Path:
     return path
 
 
-@lru_cache(maxsize=1)
-def _fernet() -> Fernet:
+def _key() -> str:
     key = os.environ.get("BERTH_SECRET_KEY")
     if not key and os.environ.get("BERTH_SECRET_KEY_FILE"):
         key = Path(os.environ["BERTH_SECRET_KEY_FILE"]).read_text().strip()
     if not key:
         raise SecretKeyMissing("set BERTH_SECRET_KEY or BERTH_SECRET_KEY_FILE: config vars are encrypted with it")
-    return Fernet(key.encode())
+    return key
+
+
+@lru_cache(maxsize=1)
+def _fernet() -> Fernet:
+    return Fernet(_key().encode())
+
+
+@lru_cache(maxsize=8)
+def _fernet_for(purpose: str) -> Fernet:
+    """A key of its own for every other use of the secret key, derived from it with
+    HMAC-SHA256, so that a token made for one purpose is never taken for another (a sealed
+    config is not a log session)."""
+    derived = hmac.new(base64.urlsafe_b64decode(_key()), purpose.encode(), hashlib.sha256).digest()
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def sign_for(purpose: str, value: str) -> str:
+    """An opaque, tamper-proof, timestamped token carrying `value` (URL-safe)."""
+    return _fernet_for(purpose).encrypt(value.encode()).decode()
+
+
+def verify_for(purpose: str, token: str, max_age_s: float, now: float | None = None) -> str:
+    """The value of a token made by sign_for for the same purpose, not older than max_age_s;
+    else ValueError."""
+    f = _fernet_for(purpose)
+    try:
+        data = f.decrypt(token.encode(), ttl=int(max_age_s)) if now is None else \
+            f.decrypt_at_time(token.encode(), int(max_age_s), int(now))
+    except (InvalidToken, ValueError) as e:
+        raise ValueError("invalid or expired token") from e
+    return data.decode()
 
 
 def seal(value: str) -> str:

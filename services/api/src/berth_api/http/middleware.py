@@ -15,7 +15,8 @@ from ..domain.tokens import hash_token
 log = logging.getLogger(__name__)
 USER = "berth_user"
 PUBLIC = {"/healthz", "/openapi.json", "/events/catalogue"}
-PUBLIC_PREFIXES = ("/events/schemas/",)  # the event catalogue is documentation
+# The event catalogue is documentation; a log session's URL is its own credential.
+PUBLIC_PREFIXES = ("/events/schemas/", "/log-sessions/")
 
 
 def error_response(status: int, id: str, message: str) -> web.Response:

@@ -111,6 +111,12 @@ DOCUMENT = {
         "/apps/{app}.git/git-receive-pack": {"post": _op("git push to {app}: the deploy branch builds and releases")},
         "/apps/{app}/releases/{version}": {"get": _op("Get a release of {app}", params=[
             {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}])},
+        "/apps/{app}/log-sessions": {"post": _op(
+            "A URL that streams {app}'s logs without a token for 5 minutes (Heroku's log-sessions); "
+            "body fields as the logs query: lines, tail, source, dyno, format", ok="201", extra=("422",))},
+        "/log-sessions/{session}": {"get": _op(
+            "Read a log session (no Authorization: the URL is the credential)", params=[
+                {"name": "session", "in": "path", "required": True, "schema": {"type": "string"}}])},
         "/apps/{app}/logs": {"get": _op("Recent log lines of {app}; tail=1 streams new ones", params=[
             {"name": "lines", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000}},
             {"name": "tail", "in": "query", "schema": {"type": "boolean"}},

@@ -31,6 +31,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/apps/{app}/releases", views.list_releases)
     r.add_get("/apps/{app}/releases/{version}", views.get_release)
     r.add_get("/apps/{app}/logs", views.get_logs)
+    r.add_post("/apps/{app}/log-sessions", views.create_log_session)
+    r.add_get("/log-sessions/{session}", views.read_log_session)
     r.add_get("/apps/{app}/domains", dv.list_domains)
     r.add_post("/apps/{app}/domains", dv.add_domain)
     r.add_delete("/apps/{app}/domains/{hostname}", dv.remove_domain)

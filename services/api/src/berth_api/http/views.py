@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import asyncpg
 from aiohttp import web
@@ -12,6 +12,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from berth_common import bus, events as ev
 from berth_common.names import InvalidAppName, InvalidDyno, dyno_matches, validate_app_name, validate_dyno
+from berth_common.secrets import sign_for, verify_for
 from berth_common.service import JS, NC, POOL
 
 from ..adapters import queries as q
@@ -273,23 +274,37 @@ async def query_logger(request: web.Request, body: dict) -> list[dict]:
     return (await ask(request, "logger", "berth.logger.query", body))["lines"]
 
 
-async def get_logs(request: web.Request) -> web.StreamResponse:
-    app = await app_or_404(request)
-    raw = request.query.get("lines", "100")
+def log_params(app_name: str, given) -> dict:
+    """A log request's parameters (query string or log-session body), validated: lines,
+    source, dyno, tail, format."""
+    raw = str(given.get("lines", "100"))
     if not raw.isdigit() or not 1 <= int(raw) <= 10000:
         raise ApiError("lines must be a whole number from 1 to 10000")
-    source = request.query.get("source")
+    source = given.get("source")
     if source is not None and source not in ev.LOG_SOURCES:
         raise ApiError(f"source must be one of {', '.join(ev.LOG_SOURCES)}")
-    dyno = request.query.get("dyno")
+    dyno = given.get("dyno")
     if dyno is not None:
         try:
             validate_dyno(dyno)
         except InvalidDyno as e:
             raise ApiError(str(e))
-    as_json = request.query.get("format") == "json"
-    tail = request.query.get("tail") in ("1", "true", "yes")
-    query = {"app": app["name"], "lines": int(raw), **({"source": source} if source else {}),
+    tail = given.get("tail")
+    return {"app": app_name, "lines": int(raw), "source": source, "dyno": dyno,
+            "tail": tail is True or str(tail).lower() in ("1", "true", "yes"),
+            "format": "json" if given.get("format") == "json" else "text"}
+
+
+async def get_logs(request: web.Request) -> web.StreamResponse:
+    app = await app_or_404(request)
+    return await stream_logs(request, log_params(app["name"], request.query))
+
+
+async def stream_logs(request: web.Request, params: dict) -> web.StreamResponse:
+    """Recent lines (from the logger), then with `tail` new ones as they are stored."""
+    app_name, source, dyno, tail = params["app"], params["source"], params["dyno"], params["tail"]
+    as_json = params["format"] == "json"
+    query = {"app": app_name, "lines": params["lines"], **({"source": source} if source else {}),
              **({"dyno": dyno} if dyno else {})}
 
     def render(line: dict) -> bytes:
@@ -307,7 +322,7 @@ async def get_logs(request: web.Request) -> web.StreamResponse:
                 live.put_nowait(json.loads(msg.data))
             except asyncio.QueueFull:
                 pass
-        sub = await request.app[NC].subscribe(f"berth.logtail.{app['name']}", cb=on_line)
+        sub = await request.app[NC].subscribe(f"berth.logtail.{app_name}", cb=on_line)
     try:
         history = await query_logger(request, query)
         await resp.prepare(request)
@@ -327,6 +342,38 @@ async def get_logs(request: web.Request) -> web.StreamResponse:
             await sub.unsubscribe()
     await resp.write_eof()
     return resp
+
+
+# Log sessions (Heroku's Platform API): a URL that reads an app's logs without a token,
+# for a short while, e.g. to hand to curl or a browser.
+LOG_SESSION_TTL_S = 300
+LOG_SESSION_PURPOSE = "log-session"
+
+
+async def create_log_session(request: web.Request) -> web.Response:
+    app = await app_or_404(request)
+    body = await json_body(request) if request.can_read_body else {}
+    unknown = set(body) - {"lines", "tail", "source", "dyno", "format"}
+    if unknown:
+        raise ApiError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    params = log_params(app["name"], body)
+    session_id = str(uuid.uuid4())
+    token = sign_for(LOG_SESSION_PURPOSE, json.dumps({**params, "id": session_id}))
+    now = datetime.now(timezone.utc).isoformat()
+    return web.json_response({"id": session_id, "logplex_url": f"{request.url.origin()}/log-sessions/{token}",
+                              "created_at": now, "updated_at": now, "expires_in": LOG_SESSION_TTL_S}, status=201)
+
+
+async def read_log_session(request: web.Request) -> web.StreamResponse:
+    """GET on a log session's URL (no token: the URL is the credential, good for
+    LOG_SESSION_TTL_S from its creation)."""
+    try:
+        params = json.loads(verify_for(LOG_SESSION_PURPOSE, request.match_info["session"], LOG_SESSION_TTL_S))
+    except ValueError:
+        raise NotFound("this log session does not exist or has expired: make a new one", id="log_session_not_found")
+    if await q.app_or_none(request.app[POOL], params["app"]) is None:
+        raise NotFound(f"app {params['app']!r} not found", id="app_not_found")
+    return await stream_logs(request, params)
 
 
 # --- account ---------------------------------------------------------------------------
