@@ -13,9 +13,10 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from berth_api.domain.errors import ApiError
 from berth_api.domain.webhooks import (
-    AllowList, backoff_seconds, check_addresses, delivery_headers, external_envelope, includes, ip_refusal,
-    new_secret, parse_include, parse_secret, parse_url, sign,
+    backoff_seconds, delivery_headers, external_envelope, includes, new_secret, parse_include, parse_secret, parse_url,
+    sign,
 )
+from berth_common.egress import AllowList, check_addresses, ip_refusal
 
 BODY = '{"specversion":"1.0","type":"berth.release.created.v1","data":{"app":"hello"}}'
 

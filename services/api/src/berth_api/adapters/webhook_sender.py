@@ -1,105 +1,25 @@
-"""Sending one webhook delivery over HTTP, behind the SSRF guard.
-
-The host name is resolved once, every address is checked, and the connection goes to the
-checked address: aiohttp asks our resolver (GuardedResolver) for the addresses it then
-connects to, so a DNS answer that changes between the check and the connection (DNS
-rebinding) cannot slip an internal address in. IP literals never reach a resolver in aiohttp,
-so they are checked before the request."""
+"""Sending one webhook delivery over HTTP, behind the SSRF guard (berth_common.egress:
+the connection goes to the addresses the guard checked)."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import socket
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import aiohttp
-from aiohttp.abc import AbstractResolver
-from aiohttp.resolver import ThreadedResolver
+
+from berth_common.egress import Guard, GuardedResolver, RefusedAddress, url_refusal
 
 from ..domain.errors import ApiError
-from ..domain.webhooks import AllowList, IPAddress, Target, check_addresses, parse_url
+from ..domain.webhooks import parse_url
 
 log = logging.getLogger(__name__)
 
 
-class RefusedAddress(OSError):
-    """The webhook's host resolves to an address it may not reach."""
-
-
-def platform_addresses() -> frozenset[IPAddress]:
-    """The addresses of this host (so a webhook cannot call the platform back through a
-    public address of its own): every local interface address Linux lists, and what the
-    host's own name resolves to."""
-    found: set[IPAddress] = set()
-    try:  # IPv4: /proc/net/fib_trie lists each local address as "/32 host LOCAL"
-        lines = Path("/proc/net/fib_trie").read_text().splitlines()
-        for prev, line in zip(lines, lines[1:]):
-            if "/32 host LOCAL" in line:
-                found.add(ipaddress.ip_address(prev.split()[-1]))
-    except (OSError, ValueError):
-        pass
-    try:  # IPv6: /proc/net/if_inet6, 32 hex digits per address
-        for line in Path("/proc/net/if_inet6").read_text().splitlines():
-            raw = line.split()[0]
-            found.add(ipaddress.ip_address(":".join(raw[i:i + 4] for i in range(0, 32, 4))))
-    except (OSError, ValueError, IndexError):
-        pass
-    for name in {socket.gethostname(), socket.getfqdn()}:
-        try:
-            for info in socket.getaddrinfo(name, None):
-                found.add(ipaddress.ip_address(info[4][0].split("%")[0]))
-        except (OSError, ValueError):
-            pass
-    return frozenset(found)
-
-
-@dataclass(frozen=True)
-class Guard:
-    allow: AllowList
-    own: frozenset[IPAddress]
-
-    def refusal(self, target: Target, addresses) -> str | None:
-        return check_addresses(target, addresses, self.allow, self.own)
-
-
-class GuardedResolver(AbstractResolver):
-    def __init__(self, guard: Guard):
-        self._guard = guard
-        self._inner = ThreadedResolver()
-
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET):
-        results = await self._inner.resolve(host, port, family)
-        target = Target("http", host.lower().rstrip("."), port, None)
-        reason = self._guard.refusal(target, [ipaddress.ip_address(r["host"].split("%")[0]) for r in results])
-        if reason:
-            raise RefusedAddress(reason)
-        return results
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
-async def resolve_addresses(host: str, port: int) -> list[IPAddress]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [ipaddress.ip_address(i[4][0].split("%")[0]) for i in infos]
-
-
 async def check_url(url: str, guard: Guard) -> str:
     """Refuse (422, naming the reason) a webhook URL that may not be reached; return it normalised."""
-    target = parse_url(url)
-    if target.literal_ip is not None:
-        addresses = [target.literal_ip]
-    elif guard.allow.admits_host(target.host):
-        addresses = []
-    else:
-        try:
-            addresses = await resolve_addresses(target.host, target.port)
-        except OSError as e:
-            raise ApiError(f"cannot resolve {target.host}: {e}", id="webhook_url_refused", status=422)
-    reason = guard.refusal(target, addresses)
+    reason = await url_refusal(parse_url(url), guard)
     if reason:
         raise ApiError(f"webhook URL refused: {reason}", id="webhook_url_refused", status=422)
     return url.strip()

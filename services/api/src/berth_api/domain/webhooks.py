@@ -1,6 +1,6 @@
 """Webhook rules, no I/O: which events a subscription gets, how a delivery is signed
 (Standard Webhooks), when a failed delivery is tried again, and which addresses a webhook
-may never reach (the SSRF guard)."""
+may reach (the SSRF guard itself is berth_common.egress)."""
 from __future__ import annotations
 
 import base64
@@ -9,10 +9,10 @@ import hmac
 import ipaddress
 import random
 import secrets as _secrets
-from dataclasses import dataclass
 from typing import Iterable
 from urllib.parse import urlsplit
 
+from berth_common.egress import Target
 
 from .errors import ApiError
 
@@ -128,70 +128,7 @@ def backoff_seconds(attempt: int, base: float, cap: float, rand: random.Random |
     return ceiling / 2 + r * ceiling / 2
 
 
-# --- SSRF guard --------------------------------------------------------------------------
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
-_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
-
-
-@dataclass(frozen=True)
-class AllowList:
-    """BERTH_WEBHOOK_ALLOW_HOSTS: host names (matched exactly) and networks (CIDR) an
-    operator admits although they are internal."""
-
-    hosts: frozenset[str] = frozenset()
-    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
-
-    @classmethod
-    def parse(cls, value: str | None) -> "AllowList":
-        hosts, networks = set(), []
-        for item in (value or "").split(","):
-            item = item.strip()
-            if not item:
-                continue
-            try:
-                networks.append(ipaddress.ip_network(item, strict=False))
-            except ValueError:
-                hosts.add(item.lower().rstrip("."))
-        return cls(frozenset(hosts), tuple(networks))
-
-    def admits_host(self, host: str) -> bool:
-        return host.lower().rstrip(".") in self.hosts
-
-    def admits_ip(self, ip: IPAddress) -> bool:
-        return any(ip in n for n in self.networks if n.version == ip.version)
-
-
-def ip_refusal(ip: IPAddress, allow: AllowList, own: frozenset[IPAddress] = frozenset()) -> str | None:
-    """Why a webhook may not connect to `ip` (None: it may)."""
-    if allow.admits_ip(ip):
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip_refusal(ip.ipv4_mapped, allow, own)
-    if ip.is_unspecified or (ip.version == 4 and ip in _THIS_NETWORK):
-        return "an unspecified address"
-    if ip.is_loopback:
-        return "a loopback address"
-    if ip.is_link_local:
-        return "a link-local address (cloud metadata services live there)"
-    if ip.is_multicast:
-        return "a multicast address"
-    if ip.is_reserved:
-        return "a reserved address"
-    if ip.is_private or (ip.version == 4 and ip in _CGNAT) or not ip.is_global:
-        return "a private address"
-    if ip in own:  # a public address of this host: the platform would call itself
-        return "an address of the platform itself"
-    return None
-
-
-@dataclass(frozen=True)
-class Target:
-    scheme: str
-    host: str
-    port: int
-    literal_ip: IPAddress | None
-
+# --- the URL of a webhook (the guard itself: berth_common.egress) ---------------------
 
 def parse_url(url) -> Target:
     if not isinstance(url, str) or len(url) > 2048:
@@ -210,21 +147,3 @@ def parse_url(url) -> Target:
     except ValueError:
         literal = None
     return Target(parts.scheme, host, port, literal)
-
-
-def check_addresses(target: Target, addresses: Iterable[IPAddress], allow: AllowList,
-                    own: frozenset[IPAddress] = frozenset()) -> str | None:
-    """Why the URL's host, resolved to `addresses`, is refused (None: allowed). Every
-    address must pass: a host name that resolves to one public and one internal address is
-    a DNS-rebinding attempt as far as Berth can tell."""
-    if allow.admits_host(target.host):
-        return None
-    addresses = list(addresses)
-    if not addresses:
-        return f"{target.host} does not resolve to any address"
-    for ip in addresses:
-        reason = ip_refusal(ip, allow, own)
-        if reason:
-            shown = target.host if target.literal_ip else f"{target.host} ({ip})"
-            return f"{shown} is {reason}; an operator may admit it with BERTH_WEBHOOK_ALLOW_HOSTS"
-    return None

@@ -27,8 +27,10 @@ from berth_common.tasks import cancel_all
 
 from ..adapters import queries as q
 from ..adapters import webhook_queries as wq
-from ..adapters.webhook_sender import Guard, Sender, platform_addresses
-from ..domain.webhooks import AllowList, backoff_seconds, delivery_headers, external_envelope, group_of
+from berth_common.egress import AllowList, Guard, platform_addresses
+
+from ..adapters.webhook_sender import Sender
+from ..domain.webhooks import backoff_seconds, delivery_headers, external_envelope, group_of
 
 log = logging.getLogger(__name__)
 
