@@ -87,6 +87,7 @@ def berth(tmp_path_factory):
             "BERTH_STOP_GRACE": "5",
             "BERTH_ROUTER_DRAIN_SECONDS": "2",
             "BERTH_WEBHOOK_ALLOW_HOSTS": "127.0.0.1/32",  # the tests' webhook receivers
+            "BERTH_LOG_DRAIN_ALLOW_HOSTS": "127.0.0.1/32",  # and log drain receivers
             "BERTH_WEBHOOK_RETRY_BASE_SECONDS": "1", "BERTH_WEBHOOK_RETRY_MAX_SECONDS": "3",
         },
     )

@@ -1,11 +1,11 @@
-"""Integration commands: webhooks, their deliveries, and the live event stream."""
+"""Integration commands: webhooks, their deliveries, the live event stream, log drains."""
 from __future__ import annotations
 
 import json
 import sys
 
 import click
-from .main import app_option, cli, client, out, resolve_app
+from .main import app_option, cli, client, fail, out, resolve_app
 
 
 # --- webhooks --------------------------------------------------------------------------
@@ -123,3 +123,45 @@ def events(app: str | None, as_json: bool, since: str | None):
                 sys.stdout.flush()
     except KeyboardInterrupt:
         pass
+
+
+# --- log drains --------------------------------------------------------------------------
+
+@cli.command("drains")
+@app_option
+def drains_list(app):
+    """List the app's log drains, with their token and how delivery goes."""
+    drains = client().get(f"/apps/{resolve_app(app)}/log-drains")
+    if not drains:
+        out.print("No log drains: `berth drains:add https://logs.example.com/in` (or syslog+tls://host:port)")
+        return
+    for d in drains:
+        state = f"error {d['last_error_at'][:19]}: {d['last_error']}" if d["last_error"] else \
+            (f"sent {d['last_sent_at'][:19]}" if d["last_sent_at"] else "nothing sent yet")
+        click.echo(f"{d['url']}  ({d['token']})  {state}")
+
+
+@cli.command("drains:add")
+@app_option
+@click.argument("url")
+def drains_add(app, url: str):
+    """Forward the app's logs (its processes, router and platform lines) to URL: https://
+    (logplex batches, as Heroku's HTTPS drains), syslog+tls://host:port or syslog://host:port."""
+    d = client().post(f"/apps/{resolve_app(app)}/log-drains", json={"url": url})
+    out.print(f"Added drain {d['url']} ({d['token']}); lines from now on are forwarded", highlight=False)
+
+
+@cli.command("drains:remove")
+@app_option
+@click.argument("drain")
+def drains_remove(app, drain: str):
+    """Stop forwarding to a drain, given by its URL or token."""
+    name = resolve_app(app)
+    api = client()
+    if "://" in drain:  # a URL: find its drain (ids and tokens are path-safe, URLs are not)
+        found = [d for d in api.get(f"/apps/{name}/log-drains") if d["url"] == drain]
+        if not found:
+            fail(f"{name} has no drain {drain}; `berth drains` lists them")
+        drain = found[0]["id"]
+    d = api.delete(f"/apps/{name}/log-drains/{drain}")
+    out.print(f"Removed drain {d['url']}", highlight=False)

@@ -11,13 +11,17 @@ from pathlib import Path
 from aiohttp import web
 
 from berth_common import service
+from berth_common.egress import AllowList, Guard, platform_addresses
 from berth_common.labels import platform_filters
 
 from .adapters.docker_logs import ContainerLogCollector
+from .adapters.drain_senders import DrainSenders
 from .adapters.store import LineStore
 from .config import LoggerSettings
+from .drains import Forwarder
 from .domain.lines import NewLine
 from .messaging.app_deleted import SUBSCRIPTIONS
+from .messaging.drains import serve_drain_requests
 from .messaging.log_stream import consume_log_stream
 from .messaging.query import serve_queries
 from .messaging.tail import publish_tail
@@ -29,6 +33,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 LOGGER_SETTINGS = web.AppKey("logger_settings", LoggerSettings)
 STORE = web.AppKey("store", LineStore)
 COLLECTOR = web.AppKey("collector", ContainerLogCollector)
+FORWARDER = web.AppKey("forwarder", Forwarder)
 
 
 async def store_lines(app: web.Application, lines: list[NewLine]) -> None:
@@ -39,10 +44,20 @@ async def store_lines(app: web.Application, lines: list[NewLine]) -> None:
 
 async def store_context(app: web.Application):
     app[STORE] = LineStore(app[service.POOL])
-    sub = await serve_queries(app[service.NC], app[STORE])
+    guard = Guard(AllowList.parse(app[LOGGER_SETTINGS].drain_allow_hosts, "BERTH_LOG_DRAIN_ALLOW_HOSTS"),
+                  platform_addresses())
+    senders = DrainSenders(guard)
+    app[FORWARDER] = Forwarder(app[service.POOL], senders)
+    subs = [await serve_queries(app[service.NC], app[STORE]),
+            await serve_drain_requests(app[service.NC], app[service.POOL], senders, app[FORWARDER].changed.set)]
     yield
-    with contextlib.suppress(Exception):
-        await sub.unsubscribe()
+    for sub in subs:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+
+
+async def drain_forwarder(app: web.Application) -> None:
+    await app[FORWARDER].run()
 
 
 async def log_stream_consumer(app: web.Application) -> None:
@@ -68,7 +83,7 @@ def create_app(settings: LoggerSettings) -> web.Application:
     app = service.base_app(settings.common, schema="logger", migrations_dir=MIGRATIONS_DIR)
     app[LOGGER_SETTINGS] = settings
     app.cleanup_ctx.append(store_context)
-    tasks = [log_stream_consumer, retention_sweep, service.subscriptions("logger", SUBSCRIPTIONS)]
+    tasks = [log_stream_consumer, retention_sweep, drain_forwarder, service.subscriptions("logger", SUBSCRIPTIONS)]
     if settings.collect_docker:
         collector = ContainerLogCollector(
             sink=lambda lines: store_lines(app, lines),

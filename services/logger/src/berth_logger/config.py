@@ -39,6 +39,9 @@ class LoggerSettings:
     collect_docker: bool = True
     # BERTH_LOGGER_BATCH: lines fetched from the logs stream and stored per transaction.
     batch: int = 200
+    # BERTH_LOG_DRAIN_ALLOW_HOSTS: internal hosts or CIDRs log drains may reach (the SSRF
+    # guard refuses loopback, private and link-local addresses otherwise).
+    drain_allow_hosts: str = ""
 
     @classmethod
     def from_env(cls) -> "LoggerSettings":
@@ -51,4 +54,5 @@ class LoggerSettings:
             retention_interval_s=_float("BERTH_LOG_RETENTION_INTERVAL_S", 60.0),
             collect_docker=os.environ.get("BERTH_LOGGER_DOCKER", "1").lower() not in ("0", "false", "no", "off"),
             batch=_int("BERTH_LOGGER_BATCH", 200),
+            drain_allow_hosts=os.environ.get("BERTH_LOG_DRAIN_ALLOW_HOSTS", ""),
         )

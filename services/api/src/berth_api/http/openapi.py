@@ -114,6 +114,15 @@ DOCUMENT = {
         "/apps/{app}/log-sessions": {"post": _op(
             "A URL that streams {app}'s logs without a token for 5 minutes (Heroku's log-sessions); "
             "body fields as the logs query: lines, tail, source, dyno, format", ok="201", extra=("422",))},
+        "/apps/{app}/log-drains": {
+            "get": _op("{app}'s log drains: id, URL (password hidden), token, last delivery and last error"),
+            "post": _op("Forward {app}'s lines to a drain: https:// (logplex batches), syslog+tls:// or syslog://",
+                        ok="201", extra=("409", "422"), body={"required": True, "content": {"application/json": {
+                            "schema": {"type": "object", "required": ["url"], "properties": {
+                                "url": {"type": "string"}}}}}}),
+        },
+        "/apps/{app}/log-drains/{drain}": {"delete": _op("Remove a drain of {app} (by id, token or URL)", params=[
+            {"name": "drain", "in": "path", "required": True, "schema": {"type": "string"}}])},
         "/log-sessions/{session}": {"get": _op(
             "Read a log session (no Authorization: the URL is the credential)", params=[
                 {"name": "session", "in": "path", "required": True, "schema": {"type": "string"}}])},

@@ -78,8 +78,8 @@ async def ask(request: web.Request, service: str, subject: str, body: dict, time
         raise ApiError(f"the {service} service did not answer: {e.__class__.__name__}",
                        id=f"{service}_unavailable", status=503)
     answer = json.loads(reply.data)
-    if "error" in answer:
-        raise ApiError(answer["error"])
+    if "error" in answer:  # the service may say which error it is (an id) and how bad (a status)
+        raise ApiError(answer["error"], id=answer.get("id"), status=answer.get("status"))
     return answer
 
 
@@ -342,6 +342,32 @@ async def stream_logs(request: web.Request, params: dict) -> web.StreamResponse:
             await sub.unsubscribe()
     await resp.write_eof()
     return resp
+
+
+# --- log drains (the logger owns them: berth_logger/messaging/drains.py) ---------------
+
+async def list_log_drains(request: web.Request) -> web.Response:
+    app = await app_or_404(request)
+    answer = await ask(request, "logger", "berth.logger.drains", {"op": "list", "app": app["name"]})
+    return web.json_response(answer["drains"])
+
+
+async def add_log_drain(request: web.Request) -> web.Response:
+    app = await app_or_404(request)
+    body = await json_body(request)
+    unknown = set(body) - {"url"}
+    if unknown:
+        raise ApiError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    answer = await ask(request, "logger", "berth.logger.drains",
+                       {"op": "add", "app": app["name"], "url": body.get("url")}, timeout=15)
+    return web.json_response(answer["drain"], status=201)
+
+
+async def remove_log_drain(request: web.Request) -> web.Response:
+    app = await app_or_404(request)
+    answer = await ask(request, "logger", "berth.logger.drains",
+                       {"op": "remove", "app": app["name"], "drain": request.match_info["drain"]})
+    return web.json_response(answer["drain"])
 
 
 # Log sessions (Heroku's Platform API): a URL that reads an app's logs without a token,
