@@ -4,6 +4,7 @@ self-healing and a service killed in the middle of a deploy."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import threading
@@ -217,6 +218,16 @@ def test_run_api_streams_ndjson(berth, pyapp):
     r = berth.api("POST", "/apps/life/dynos", json={"command": "echo from the api; exit 2"}, stream=True)
     items = [json.loads(line) for line in r.iter_lines() if line]
     assert {"line": "from the api"} in items and items[-1] == {"exit_code": 2}
+
+
+def test_run_detached_answers_at_once_and_its_output_is_in_the_logs(berth, pyapp):
+    out = berth.cli("run:detached", "--", "sh", "-c", "sleep 1; echo detached-$((40+2))", cwd=pyapp).stdout
+    name = re.search(r": (run\.\d+\.[a-z0-9]+) \(detached\)", out).group(1)
+    assert f"berth logs --dyno {name}" in out
+    berth.wait_for(lambda: "detached-42" in berth.cli("logs", "--dyno", name, cwd=pyapp).stdout, timeout=60,
+                   what="the detached run's output in the logs")
+    r = berth.api("POST", "/apps/life/dynos", json={"command": "true", "attach": "no"})
+    assert r.status_code == 422 and "attach must be true or false" in r.json()["message"]
 
 
 class Terminal:

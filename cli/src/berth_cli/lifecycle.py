@@ -204,6 +204,19 @@ def run(app, no_tty: bool, command):
     sys.exit(code)
 
 
+@cli.command("run:detached", context_settings={"ignore_unknown_options": True})
+@app_option
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run_detached(app, command):
+    """Start a one-off command in the background: berth run:detached -- CMD. Its output goes
+    to the app's logs (`berth logs --dyno <its name>`)."""
+    name = resolve_app(app)
+    line = shlex.join(command)
+    d = client().post(f"/apps/{name}/dynos", json={"command": line, "attach": False})
+    out.print(f"Running `{line}` on {name}: {d['name']} (detached). Its output: berth logs --dyno {d['name']}",
+              highlight=False, soft_wrap=True)
+
+
 # --- domains ---------------------------------------------------------------------------
 
 @cli.command("domains")

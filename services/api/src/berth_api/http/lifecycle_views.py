@@ -138,13 +138,22 @@ async def restart_dynos(request: web.Request) -> web.Response:
 
 async def run_dyno(request: web.Request) -> web.StreamResponse:
     """A one-off process of the current release: its output streams back as NDJSON lines
-    ({"line": ...}), then {"exit_code": N}."""
+    ({"line": ...}), then {"exit_code": N}. With "attach": false (Heroku's run:detached)
+    the answer comes at once ({"name": "run.N.x", ...}) and the output goes to the logs."""
     app = await app_or_404(request)
     body = await json_body(request)
     command = body.get("command")
     if not isinstance(command, str) or not command.strip():
         raise ApiError('send {"command": "..."}', id="invalid_command", status=422)
+    attach = body.get("attach", True)
+    if not isinstance(attach, bool):
+        raise ApiError("attach must be true or false", id="invalid_command", status=422)
     run_id = uuid.uuid4().hex[:12]
+    if not attach:
+        answer = await ask(request, "scheduler", "berth.scheduler.run",
+                           {"app": app["name"], "command": command, "run_id": run_id, "detach": True}, timeout=30)
+        return web.json_response({"app": app["name"], "name": answer["instance"], "command": command,
+                                  "attach": False, "state": "starting"}, status=201)
     nc = request.app[NC]
     queue: asyncio.Queue = asyncio.Queue()
 

@@ -94,9 +94,11 @@ DOCUMENT = {
         },
         "/apps/{app}/dynos": {
             "get": _op("Instances of {app}: type, release, state, uptime, restarts"),
-            "post": _op("Run a one-off command in {app}'s current release; NDJSON output, then the exit code",
+            "post": _op("Run a one-off command in {app}'s current release; NDJSON output, then the exit code "
+                        "(attach: false answers at once, 201, and the output goes to the logs)",
                         extra=("422",), body={"required": True, "content": {"application/json": {"schema": {
-                            "type": "object", "required": ["command"], "properties": {"command": {"type": "string"}}}}}}),
+                            "type": "object", "required": ["command"], "properties": {
+                                "command": {"type": "string"}, "attach": {"type": "boolean", "default": True}}}}}}),
         },
         "/apps/{app}/dynos/attach": {"get": _op(
             "WebSocket: run a one-off command in {app}'s current release with stdin attached (binary frames in: "

@@ -79,7 +79,8 @@ async def ps(r: Reconciler, body: dict) -> dict:
 async def run(r: Reconciler, body: dict) -> dict:
     """Start a one-off container of the deployed release; its output and exit code go to
     `berth.run.<run_id>` as {"line": ...} then {"exit_code": N}. With "attach": true, its
-    stdin is open too and the session speaks oneoff.py's protocol."""
+    stdin is open too and the session speaks oneoff.py's protocol; with "detach": true
+    nothing is relayed (its output is in the logs)."""
     app, command, run_id = body["app"], body.get("command"), body.get("run_id")
     if not isinstance(command, str) or not command.strip() or not isinstance(run_id, str) or not run_id.isalnum():
         raise ValueError("a command and an alphanumeric run_id are required")
@@ -105,7 +106,10 @@ async def run(r: Reconciler, body: dict) -> dict:
         _keep(session.run())
         return {"instance": spec.instance}
     inst = await r.runtime.start(spec, r.settings.container_port, release.config(), desired.limits(ONEOFF))
-    _keep(_relay_output(r, inst.container_id, f"berth.run.{run_id}"))
+    if body.get("detach") is not True:
+        _keep(_relay_output(r, inst.container_id, f"berth.run.{run_id}"))
+    # Detached: its output reaches the app's logs like any process's; once it has exited
+    # the reconciler removes the container (reconciler._remove_finished_oneoffs).
     return {"instance": spec.instance}
 
 
