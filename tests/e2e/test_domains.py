@@ -36,3 +36,24 @@ def test_custom_domain_routes_to_the_app(berth, workdir):
                    what="the custom domain to be unrouted")
     assert page(berth, "branded.localhost").status_code == 200
     assert berth.api("DELETE", "/apps/branded/domains/www.branded.test").status_code == 404
+
+
+def test_maintenance_mode_shows_a_page_on_every_host_and_goes_away(berth, workdir):
+    d = workdir("static-site")
+    berth.cli("apps:create", "upkeep", cwd=d)
+    berth.cli("deploy", cwd=d)
+    berth.cli("domains:add", "www.upkeep.test", cwd=d)
+    assert berth.cli("maintenance", cwd=d).stdout.strip() == "off"
+    berth.cli("maintenance:on", cwd=d)
+    assert berth.cli("maintenance", cwd=d).stdout.strip() == "on"
+    for host in ("upkeep.localhost", "www.upkeep.test"):
+        # (a Response is falsy when its status is an error: wait for a tuple)
+        r, = berth.wait_for(lambda: (p := page(berth, host)).status_code == 503 and (p,), timeout=30,
+                            what=f"the maintenance page on {host}")
+        assert "Down for maintenance" in r.text and r.headers["Retry-After"] == "120"
+    assert berth.containers("upkeep") == ["web.1@v1"]  # the processes keep running
+    berth.cli("maintenance:off", cwd=d)
+    berth.wait_for(lambda: page(berth, "upkeep.localhost").status_code == 200, timeout=30, what="the app again")
+    r = berth.api("PATCH", "/apps/upkeep", json={"maintenance": "yes"})
+    assert r.status_code == 422 and r.json()["id"] == "invalid_maintenance"
+    assert berth.api("PATCH", "/apps/upkeep", json={"name": "x"}).status_code == 400

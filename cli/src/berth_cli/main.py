@@ -190,6 +190,32 @@ def apps_destroy(app, confirm):
     out.print(f"Destroyed {name}")
 
 
+@cli.command("maintenance")
+@app_option
+def maintenance(app):
+    """Whether the app is in maintenance mode."""
+    a = client().get(f"/apps/{resolve_app(app)}")
+    click.echo("on" if a["maintenance"] else "off")
+
+
+@cli.command("maintenance:on")
+@app_option
+def maintenance_on(app):
+    """Answer every request with 503 and a maintenance page (the processes keep running)."""
+    name = resolve_app(app)
+    client().request("PATCH", f"/apps/{name}", json={"maintenance": True})
+    out.print(f"Maintenance mode on for {name}: requests get a 503 maintenance page")
+
+
+@cli.command("maintenance:off")
+@app_option
+def maintenance_off(app):
+    """Serve requests again."""
+    name = resolve_app(app)
+    client().request("PATCH", f"/apps/{name}", json={"maintenance": False})
+    out.print(f"Maintenance mode off for {name}")
+
+
 # --- deploy ----------------------------------------------------------------------------
 
 @cli.command("deploy")

@@ -72,6 +72,14 @@ class AppDeleted(EventData):
     producer = "api"
 
 
+class AppUpdated(EventData):
+    """An app's settings changed: today, maintenance mode (the router answers 503 with a
+    maintenance page instead of passing requests on)."""
+    type = "berth.app.updated.v1"
+    producer = "api"
+    maintenance: bool
+
+
 class BuildRequested(EventData):
     type = "berth.build.requested.v1"
     producer = "api"

@@ -191,6 +191,24 @@ async def test_haproxy_that_dies_is_restarted(router):
     await eventually(serves_again, timeout=20)
 
 
+async def test_maintenance_mode_answers_503_with_a_page_and_back_without_reload(router, nc):
+    reloads_before = router.dataplane.reloads
+    await publish(nc.jetstream(), events.AppUpdated(app=APP, maintenance=True))
+
+    async def in_maintenance():
+        status, body, headers = await get(router.url, HOST)
+        return (status, body, headers) if status == 503 and "Down for maintenance" in body else None
+    status, body, headers = await eventually(in_maintenance)
+    assert headers["Content-Type"].startswith("text/html") and headers["Retry-After"] == "120"
+    await publish(nc.jetstream(), events.AppUpdated(app=APP, maintenance=False))
+
+    async def serving():
+        status, _, _ = await get(router.url, HOST)
+        return status == 200
+    await eventually(serving)
+    assert router.dataplane.reloads == reloads_before  # a map change through the Runtime API
+
+
 async def test_deleted_app_gets_404(router, nc):
     await publish(nc.jetstream(), events.AppDeleted(app=APP))
 

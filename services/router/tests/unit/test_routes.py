@@ -1,5 +1,5 @@
 from berth_router.domain.routes import (
-    DRAIN, MAINT, NO_APP_BACKEND, READY, LiveServer, Server, app_of_backend, backend_for_host,
+    DRAIN, MAINT, MAINTENANCE_BACKEND, NO_APP_BACKEND, READY, LiveServer, Server, app_of_backend, backend_for_host,
     build_routes, host_map, missing_backends, plan_map, plan_servers, server_name,
 )
 
@@ -20,6 +20,14 @@ def test_each_app_is_routed_on_its_host_and_endpoints_of_unknown_apps_are_ignore
     web = rs[1]
     assert [s.address for s in web.servers] == ["10.0.0.2:5000", "10.0.0.3:5000"]
     assert rs[0].servers == ()
+
+
+def test_an_app_in_maintenance_has_its_hosts_on_the_maintenance_backend_and_keeps_its_servers():
+    rs = build_routes(["web", "api"], [("web", "web.1", "10.0.0.2", 5000)], "berth.example",
+                      [("web", "www.example.com")], maintenance={"web"})
+    assert host_map(rs) == {"api.berth.example": "app_api", "web.berth.example": MAINTENANCE_BACKEND,
+                            "www.example.com": MAINTENANCE_BACKEND}
+    assert [s.address for s in rs[1].servers] == ["10.0.0.2:5000"]
 
 
 def test_host_header_is_lowercased_and_its_port_stripped():

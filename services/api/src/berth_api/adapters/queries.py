@@ -14,7 +14,7 @@ RETURNING user_id, (SELECT email FROM users WHERE id = user_id) AS email,
           (SELECT is_admin FROM users WHERE id = user_id) AS is_admin
 """
 
-APP_COLUMNS = "a.id, a.name, a.created_at, u.email AS owner"
+APP_COLUMNS = "a.id, a.name, a.created_at, a.maintenance, u.email AS owner"
 
 
 # Access: an admin may use every app; anyone else the apps they own or collaborate on.
@@ -49,6 +49,7 @@ SELECT_APP = f"SELECT {APP_COLUMNS} FROM apps a LEFT JOIN users u ON u.id = a.ow
 LOCK_APP = "SELECT id, name FROM apps WHERE name = $1 FOR UPDATE"
 LOCK_APP_BY_ID = "SELECT id, name FROM apps WHERE id = $1 FOR UPDATE"
 DELETE_APP = "DELETE FROM apps WHERE id = $1"
+SET_MAINTENANCE = "UPDATE apps SET maintenance = $2 WHERE id = $1 AND maintenance IS DISTINCT FROM $2 RETURNING true"
 
 CONFIG_OF_APP = "SELECT key, value_sealed FROM config_vars WHERE app_id = $1 ORDER BY key"
 UPSERT_CONFIG_VAR = """INSERT INTO config_vars (app_id, key, value_sealed) VALUES ($1, $2, $3)

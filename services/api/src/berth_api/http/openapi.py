@@ -50,7 +50,11 @@ DOCUMENT = {
                 "application/json": {"schema": {"type": "object", "required": ["name"],
                                                 "properties": {"name": {"type": "string"}}}}}}),
         },
-        "/apps/{app}": {"get": _op("Get app {app}"), "delete": _op("Delete app {app}")},
+        "/apps/{app}": {"get": _op("Get app {app}"), "delete": _op("Delete app {app} (its owner or an admin)", extra=("403",)),
+                        "patch": _op("Maintenance mode of {app}: the router answers 503 with a maintenance page",
+                                     extra=("422",), body={"required": True, "content": {"application/json": {
+                                         "schema": {"type": "object", "required": ["maintenance"], "properties": {
+                                             "maintenance": {"type": "boolean"}}}}}})},
         "/apps/{app}/builds": {
             "get": _op("List builds of {app}"),
             "post": _op("Upload a tar.gz source archive to build {app}", ok="201", extra=("400", "413", "415"),

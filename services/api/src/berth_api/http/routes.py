@@ -23,6 +23,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/apps", views.create_app)
     r.add_get("/apps", views.list_apps)
     r.add_get("/apps/{app}", views.get_app)
+    r.add_patch("/apps/{app}", views.update_app)
     r.add_delete("/apps/{app}", views.delete_app)
     r.add_post("/apps/{app}/builds", views.create_build)
     r.add_get("/apps/{app}/builds", views.list_builds)

@@ -120,6 +120,23 @@ async def get_app(request: web.Request) -> web.Response:
     return web.json_response(app_json(request, await app_or_404(request)))
 
 
+async def update_app(request: web.Request) -> web.Response:
+    """PATCH {"maintenance": true|false}: maintenance mode, as Heroku's app update."""
+    body = await json_body(request)
+    unknown = set(body) - {"maintenance"}
+    if unknown:
+        raise ApiError(f"unknown field(s): {', '.join(sorted(unknown))}; only maintenance may be changed")
+    maintenance = body.get("maintenance")
+    if not isinstance(maintenance, bool):
+        raise ApiError("maintenance must be true or false", id="invalid_maintenance", status=422)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        app = await locked_app_or_404(conn, request.match_info["app"])
+        if await conn.fetchval(q.SET_MAINTENANCE, app["id"], maintenance):
+            await bus.add_to_outbox(conn, ev.AppUpdated(app=app["name"], maintenance=maintenance))
+        row = await q.app_or_none(conn, app["name"])
+    return web.json_response(app_json(request, row))
+
+
 async def delete_app(request: web.Request) -> web.Response:
     name = request.match_info["app"]
     async with request.app[POOL].acquire() as conn, conn.transaction():

@@ -8,7 +8,8 @@ import asyncpg
 
 from ..domain.routes import Route, build_routes
 
-SELECT_APPS = "SELECT name FROM apps ORDER BY name"
+SELECT_APPS = "SELECT name, maintenance FROM apps ORDER BY name"
+SET_MAINTENANCE = "UPDATE apps SET maintenance = $2 WHERE name = $1"
 
 SELECT_ENDPOINTS = "SELECT app, instance, host, port FROM endpoints ORDER BY app, instance"
 
@@ -42,10 +43,15 @@ RETURNING true
 
 
 async def load_routes(conn: asyncpg.Connection | asyncpg.Pool, base_domain: str) -> list[Route]:
-    apps = [r["name"] for r in await conn.fetch(SELECT_APPS)]
+    rows = await conn.fetch(SELECT_APPS)
     endpoints = [(r["app"], r["instance"], r["host"], r["port"]) for r in await conn.fetch(SELECT_ENDPOINTS)]
     domains = [(r["app"], r["hostname"]) for r in await conn.fetch(SELECT_DOMAINS)]
-    return build_routes(apps, endpoints, base_domain, domains)
+    return build_routes([r["name"] for r in rows], endpoints, base_domain, domains,
+                        {r["name"] for r in rows if r["maintenance"]})
+
+
+async def set_maintenance(conn: asyncpg.Connection, app: str, on: bool) -> None:
+    await conn.execute(SET_MAINTENANCE, app, on)
 
 
 async def add_domain(conn: asyncpg.Connection, app: str, hostname: str) -> None:

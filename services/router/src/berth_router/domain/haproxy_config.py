@@ -8,10 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .access_log import LOG_FORMAT
-from .routes import NO_APP_BACKEND, Route, host_map
+from .routes import MAINTENANCE_BACKEND, NO_APP_BACKEND, Route, host_map
 
 NOT_FOUND_TEXT = "No app is deployed at this host\\n"
 NO_INSTANCE_TEXT = "No instance of this app is running\\n"
+MAINTENANCE_PAGE = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Down for maintenance</title></head>"
+                    "<body style='font-family:sans-serif;text-align:center;padding-top:15vh'>"
+                    "<h1>Down for maintenance</h1><p>This app is being worked on and will be back shortly.</p>"
+                    "</body></html>\\n")
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,9 @@ frontend http
 
 backend {NO_APP_BACKEND}
     http-request return status 404 content-type text/plain string "{NOT_FOUND_TEXT}"
+
+backend {MAINTENANCE_BACKEND}
+    http-request return status 503 content-type "text/html; charset=utf-8" string "{MAINTENANCE_PAGE}" hdr Retry-After 120
 """
     ]
     for route in routes:

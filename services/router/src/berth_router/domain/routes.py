@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 BACKEND_PREFIX = "app_"
 NO_APP_BACKEND = "berth_no_app"  # cannot collide: app backends all start with BACKEND_PREFIX
+MAINTENANCE_BACKEND = "berth_maintenance"  # where the hosts of an app in maintenance mode go
 
 # HAProxy identifiers allow letters, digits, '-', '_', '.' and ':'; ':' is left out so that a
 # name never looks like an address, and '/' (the backend/server separator) is never allowed.
@@ -69,6 +70,7 @@ class Route:
     app: str
     hostnames: tuple[str, ...]
     servers: tuple[Server, ...] = ()
+    maintenance: bool = False  # its hosts answer 503 with a maintenance page; its servers stay
 
     @property
     def backend(self) -> str:
@@ -76,7 +78,7 @@ class Route:
 
 
 def build_routes(apps: list[str], endpoints: list[tuple[str, str, str, int]], base_domain: str,
-                 domains: list[tuple[str, str]] = ()) -> list[Route]:
+                 domains: list[tuple[str, str]] = (), maintenance: set[str] | frozenset[str] = frozenset()) -> list[Route]:
     """Routes from the router's tables: every app gets `<app>.<base domain>` and its custom
     domains; endpoints and domains of apps that have no route (deleted, or not created yet)
     are ignored."""
@@ -89,14 +91,16 @@ def build_routes(apps: list[str], endpoints: list[tuple[str, str, str, int]], ba
         custom.setdefault(app, []).append(hostname)
     return [
         Route(app, (app_host(app, base_domain), *sorted(custom.get(app, ()))),
-              tuple(sorted(servers, key=lambda s: s.name)))
+              tuple(sorted(servers, key=lambda s: s.name)), app in maintenance)
         for app, servers in sorted(by_app.items())
     ]
 
 
 def host_map(routes: list[Route]) -> dict[str, str]:
-    """host name -> backend: the content of the HAProxy map file."""
-    return {host: r.backend for r in routes for host in r.hostnames}
+    """host name -> backend: the content of the HAProxy map file. Maintenance mode is a map
+    entry (the app's hosts point at the maintenance backend), so turning it on and off
+    goes through the Runtime API, without a reload."""
+    return {host: MAINTENANCE_BACKEND if r.maintenance else r.backend for r in routes for host in r.hostnames}
 
 
 def backend_for_host(routes: list[Route], host_header: str) -> str:

@@ -34,6 +34,11 @@ async def on_app_deleted(conn: asyncpg.Connection, env: events.Envelope, data: e
     await routes_repo.delete_app(conn, validate_app_name(data.app), _event_time(env))
 
 
+async def on_app_updated(conn: asyncpg.Connection, env: events.Envelope, data: events.AppUpdated) -> None:
+    """Maintenance mode on or off: the app's hosts go to the maintenance page or back."""
+    await routes_repo.set_maintenance(conn, validate_app_name(data.app), data.maintenance)
+
+
 async def on_domain_added(conn: asyncpg.Connection, env: events.Envelope, data: events.DomainAdded) -> None:
     """The app is served on a custom domain too."""
     await routes_repo.add_domain(conn, validate_app_name(data.app), validate_hostname(data.hostname))
@@ -67,6 +72,7 @@ def subscriptions(wake: Callable[[], None], first_requests: FirstRequests | None
     return [
         bus.Subscription("app-created", events.AppCreated.type, on_app_created, after_commit=after),
         bus.Subscription("app-deleted", events.AppDeleted.type, on_app_deleted, after_commit=after),
+        bus.Subscription("app-updated", events.AppUpdated.type, on_app_updated, after_commit=after),
         bus.Subscription("domain-added", events.DomainAdded.type, on_domain_added, after_commit=after),
         bus.Subscription("domain-removed", events.DomainRemoved.type, on_domain_removed, after_commit=after),
         bus.Subscription("endpoints-changed", events.EndpointsChanged.type, endpoints_changed, after_commit=after),
