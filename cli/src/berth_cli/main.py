@@ -175,7 +175,8 @@ def apps_info(app):
     """Show an app."""
     a = client().get(f"/apps/{resolve_app(app)}")
     for k in ("name", "web_url", "owner", "created_at"):
-        out.print(f"{k:>10}: {a.get(k)}")
+        out.print(f"{k:>11}: {a.get(k)}", highlight=False)
+    out.print(f"{'maintenance':>11}: {'on' if a.get('maintenance') else 'off'}", highlight=False)
 
 
 @cli.command("apps:destroy")
