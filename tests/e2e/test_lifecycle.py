@@ -199,9 +199,12 @@ def test_resize_replaces_instances_with_new_limits(berth, pyapp):
 def test_run_streams_output_and_returns_the_exit_code(berth, pyapp):
     r = berth.cli("run", "--", "python", "-c", "import os; print('hello from', os.environ['MESSAGE'])", cwd=pyapp)
     assert "hello from Config under load" in r.stdout
+    names = re.findall(r": (run\.\d+\.[a-z0-9]+)", r.stderr)
     r = berth.cli("run", "--", "sh", "-c", "echo failing; exit 3", cwd=pyapp, check=False)
     assert r.returncode == 3 and "failing" in r.stdout
-    berth.wait_for(lambda: all(p["type"] != "run" for p in ps(berth, "life")), timeout=90,
+    names += re.findall(r": (run\.\d+\.[a-z0-9]+)", r.stderr)
+    assert len(names) == 2
+    berth.wait_for(lambda: not {p["instance"] for p in ps(berth, "life")} & set(names), timeout=90,
                    what="one-off containers removed")
 
 
@@ -226,8 +229,25 @@ def test_run_detached_answers_at_once_and_its_output_is_in_the_logs(berth, pyapp
     assert f"berth logs --dyno {name}" in out
     berth.wait_for(lambda: "detached-42" in berth.cli("logs", "--dyno", name, cwd=pyapp).stdout, timeout=60,
                    what="the detached run's output in the logs")
+    # Once it has exited it shows as complete (exit 0), until the scheduler removes it.
+    berth.wait_for(lambda: all(p["state"] == "complete" for p in ps(berth, "life") if p["instance"] == name),
+                   timeout=30, what="the finished one-off to show as complete")
     r = berth.api("POST", "/apps/life/dynos", json={"command": "true", "attach": "no"})
     assert r.status_code == 422 and "attach must be true or false" in r.json()["message"]
+
+
+def test_ps_stop_stops_a_one_off_but_not_the_formation(berth, pyapp):
+    out = berth.cli("run:detached", "--", "sleep", "600", cwd=pyapp).stdout
+    name = re.search(r": (run\.\d+\.[a-z0-9]+) \(detached\)", out).group(1)
+    berth.wait_for(lambda: any(p["instance"] == name and p["state"] == "up" for p in ps(berth, "life")),
+                   timeout=60, what="the detached one-off to run")
+    assert f"Stopped {name}" in berth.cli("ps:stop", name, cwd=pyapp).stdout
+    berth.wait_for(lambda: all(p["instance"] != name or p["state"] != "up" for p in ps(berth, "life")),
+                   timeout=60, what="the one-off to stop")
+    r = berth.cli("ps:stop", "web.1", cwd=pyapp, check=False)
+    assert r.returncode == 1 and "is part of the formation" in r.stderr and "ps:restart web" in r.stderr
+    r = berth.cli("ps:stop", "run.99", cwd=pyapp, check=False)
+    assert r.returncode == 1 and "has no running process run.99" in r.stderr
 
 
 class Terminal:
@@ -273,6 +293,8 @@ def test_run_with_a_terminal_is_an_interactive_shell(berth, pyapp):
     term = Terminal(master)
     try:
         term.expect(b": run.")  # the session is up
+        term.expect(b"\r\n")
+        name = re.search(rb": (run\.\d+\.[a-z0-9]+)\r\n", term.buf).group(1).decode()
         os.write(master, b"tty -s && echo is-a-$((6*7))-tty; stty size\n")
         term.expect(b"is-a-42-tty")
         term.expect(b"33 101")
@@ -294,17 +316,20 @@ def test_run_with_a_terminal_is_an_interactive_shell(berth, pyapp):
         if proc.poll() is None:
             proc.kill()
         os.close(master)
-    berth.wait_for(lambda: all(p["type"] != "run" for p in ps(berth, "life")), timeout=60,
+    berth.wait_for(lambda: all(p["instance"] != name for p in ps(berth, "life")), timeout=60,
                    what="the one-off container removed")
 
 
 def test_a_run_whose_client_goes_away_is_stopped(berth, pyapp):
     proc = subprocess.Popen([str(berth.cli_path), "run", "--", "sleep", "600"], cwd=pyapp, env=berth.env(),
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    berth.wait_for(lambda: any(p["type"] == "run" for p in ps(berth, "life")), timeout=60, what="the one-off to start")
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    announced = proc.stderr.readline()  # "Running `sleep 600` on life: run.N.x"
+    name = re.search(r": (run\.\d+\.[a-z0-9]+)$", announced.strip()).group(1)
+    berth.wait_for(lambda: any(p["instance"] == name and p["state"] == "up" for p in ps(berth, "life")),
+                   timeout=60, what="the one-off to start")
     proc.kill()
     proc.wait()
-    berth.wait_for(lambda: all(p["type"] != "run" for p in ps(berth, "life")), timeout=60,
+    berth.wait_for(lambda: all(p["instance"] != name for p in ps(berth, "life")), timeout=60,
                    what="the one-off to be stopped once its client is gone")
 
 

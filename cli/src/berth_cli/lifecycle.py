@@ -169,6 +169,15 @@ def ps_restart(app, ptype):
     out.print(f"Restarting {ptype or 'all processes'} (rolling)")
 
 
+@cli.command("ps:stop")
+@app_option
+@click.argument("dyno")
+def ps_stop(app, dyno: str):
+    """Stop one-off processes: a name (run.2.a1b2c3), a slot (run.2) or all of them (run)."""
+    r = client().post(f"/apps/{resolve_app(app)}/dynos/{dyno}/actions/stop")
+    out.print("Stopped " + ", ".join(r["stopped"]), highlight=False)
+
+
 @cli.command("run", context_settings={"ignore_unknown_options": True})
 @app_option
 @click.option("--no-tty", is_flag=True, help="no terminal, even when this one is (output as plain streams)")

@@ -136,6 +136,15 @@ async def restart_dynos(request: web.Request) -> web.Response:
     return web.json_response({"app": app["name"], "restarting": process or "all"}, status=202)
 
 
+async def stop_dyno(request: web.Request) -> web.Response:
+    """Stop a one-off process (Heroku's dyno stop action): by name (run.2.x), slot (run.2)
+    or type (run)."""
+    app = await app_or_404(request)
+    answer = await ask(request, "scheduler", "berth.scheduler.stop",
+                       {"app": app["name"], "dyno": request.match_info["dyno"]}, timeout=60)
+    return web.json_response({"app": app["name"], "stopped": answer["stopped"]}, status=202)
+
+
 async def run_dyno(request: web.Request) -> web.StreamResponse:
     """A one-off process of the current release: its output streams back as NDJSON lines
     ({"line": ...}), then {"exit_code": N}. With "attach": false (Heroku's run:detached)

@@ -113,6 +113,9 @@ DOCUMENT = {
                 {"name": "rows", "in": "query", "schema": {"type": "integer", "minimum": 1}},
                 {"name": "cols", "in": "query", "schema": {"type": "integer", "minimum": 1}}])},
         "/apps/{app}/dynos/restart": {"post": _op("Rolling restart of {app} (all, or one process type)", ok="202")},
+        "/apps/{app}/dynos/{dyno}/actions/stop": {"post": _op(
+            "Stop one-off processes of {app} (a name run.2.x, a slot run.2 or the type run)", ok="202", params=[
+                {"name": "dyno", "in": "path", "required": True, "schema": {"type": "string"}}])},
         "/apps/{app}.git/info/refs": {"get": _op("git smart HTTP: refs of {app}'s repository (Basic auth, token as password)")},
         "/apps/{app}.git/git-receive-pack": {"post": _op("git push to {app}: the deploy branch builds and releases")},
         "/apps/{app}/releases/{version}": {"get": _op("Get a release of {app}", params=[

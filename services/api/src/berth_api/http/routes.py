@@ -49,6 +49,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/apps/{app}/dynos", lv.run_dyno)
     r.add_get("/apps/{app}/dynos/attach", lv.attach_dyno)
     r.add_post("/apps/{app}/dynos/restart", lv.restart_dynos)
+    r.add_post("/apps/{app}/dynos/{dyno}/actions/stop", lv.stop_dyno)
     r.add_get("/apps/{app}/webhooks", wv.list_webhooks)
     r.add_post("/apps/{app}/webhooks", wv.create_webhook)
     r.add_get("/apps/{app}/webhooks/{webhook}", wv.get_webhook)

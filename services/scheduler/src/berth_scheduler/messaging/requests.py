@@ -7,7 +7,7 @@ import logging
 from datetime import datetime, timezone
 
 from berth_common import bus
-from berth_common.names import InvalidAppName, validate_app_name
+from berth_common.names import InvalidAppName, InvalidDyno, dyno_matches, validate_app_name, validate_dyno
 
 from ..adapters import queries as q
 from ..domain.model import ONEOFF, InstanceSpec
@@ -18,6 +18,7 @@ log = logging.getLogger("berth.scheduler")
 
 PS_SUBJECT = "berth.scheduler.ps"
 RUN_SUBJECT = "berth.scheduler.run"
+STOP_SUBJECT = "berth.scheduler.stop"
 
 
 async def serve(reconciler: Reconciler) -> None:
@@ -41,9 +42,13 @@ async def serve(reconciler: Reconciler) -> None:
     async def on_run(msg):
         await reply(msg, run)
 
+    async def on_stop(msg):
+        await reply(msg, stop)
+
     subs = [
         await bus.serve(nc, PS_SUBJECT, on_ps, queue="scheduler"),
         await bus.serve(nc, RUN_SUBJECT, on_run, queue="scheduler"),
+        await bus.serve(nc, STOP_SUBJECT, on_stop, queue="scheduler"),
     ]
     try:
         await asyncio.Event().wait()
@@ -62,7 +67,7 @@ async def ps(r: Reconciler, body: dict) -> dict:
         if i.running and not i.oneoff:
             running_slots.add((i.process, i.index))
         state = ("starting" if i.instance in r.starting or i.instance in r.unrouted else "stopping" if i.instance in r.stopping
-                 else "up" if i.running else "crashed")
+                 else "up" if i.running else "complete" if i.oneoff and i.exit_code == 0 else "crashed")
         crash = crashes.get((i.process, i.index))
         out.append({"instance": i.instance, "type": i.process, "release": i.version, "state": state,
                     "started_at": i.started_at, "uptime_s": int((now - i.started_at).total_seconds()) if i.running and i.started_at else None,
@@ -111,6 +116,26 @@ async def run(r: Reconciler, body: dict) -> dict:
     # Detached: its output reaches the app's logs like any process's; once it has exited
     # the reconciler removes the container (reconciler._remove_finished_oneoffs).
     return {"instance": spec.instance}
+
+
+async def stop(r: Reconciler, body: dict) -> dict:
+    """Stop one-off processes (`berth ps:stop run.2`): SIGTERM, SIGKILL after the grace
+    period. Processes of the formation are the formation's: restart or scale them."""
+    app = body["app"]
+    try:
+        dyno = validate_dyno(body.get("dyno"))
+    except InvalidDyno as e:
+        raise ValueError(str(e)) from None
+    running = [i for i in await r.runtime.list(app) if i.running and dyno_matches(dyno, i.process, i.instance)]
+    formation = [i for i in running if not i.oneoff]
+    if formation:
+        kind = formation[0].process
+        raise ValueError(f"{formation[0].instance} is part of the formation: `berth ps:restart {kind}` restarts "
+                         f"it, `berth ps:scale {kind}=N` changes how many run")
+    if not running:
+        raise ValueError(f"{app} has no running process {dyno}")
+    await asyncio.gather(*(r.runtime.stop(i.container_id, r.settings.stop_grace_s) for i in running))
+    return {"stopped": sorted(i.instance for i in running)}
 
 
 _RUNNING: set[asyncio.Task] = set()
