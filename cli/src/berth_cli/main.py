@@ -199,22 +199,24 @@ def maintenance(app):
     click.echo("on" if a["maintenance"] else "off")
 
 
+def _set_maintenance(app, on: bool, said: str) -> None:
+    name = resolve_app(app)
+    client().request("PATCH", f"/apps/{name}", json={"maintenance": on})
+    out.print(said.format(name=name))
+
+
 @cli.command("maintenance:on")
 @app_option
 def maintenance_on(app):
     """Answer every request with 503 and a maintenance page (the processes keep running)."""
-    name = resolve_app(app)
-    client().request("PATCH", f"/apps/{name}", json={"maintenance": True})
-    out.print(f"Maintenance mode on for {name}: requests get a 503 maintenance page")
+    _set_maintenance(app, True, "Maintenance mode on for {name}: requests get a 503 maintenance page")
 
 
 @cli.command("maintenance:off")
 @app_option
 def maintenance_off(app):
     """Serve requests again."""
-    name = resolve_app(app)
-    client().request("PATCH", f"/apps/{name}", json={"maintenance": False})
-    out.print(f"Maintenance mode off for {name}")
+    _set_maintenance(app, False, "Maintenance mode off for {name}")
 
 
 # --- deploy ----------------------------------------------------------------------------

@@ -49,23 +49,26 @@ class Forwarder:
             await self.senders.close()
 
     async def _forward(self, drain_id) -> None:
+        """This task is the drain's only sender, so its position is kept here after one read;
+        a drain that is removed is cancelled by `run`."""
+        d = await drain_store.drain(self.pool, drain_id)
+        if d is None:
+            return
+        url, token, position = parse_drain_url(d["url"]), d["token"], d["sent_up_to"]
         backoff = 0.0
         while True:
-            d = await drain_store.drain(self.pool, drain_id)
-            if d is None:
-                return
-            url = parse_drain_url(d["url"])
-            rows = await drain_store.lines_to_send(self.pool, d, self.batch)
+            rows = await drain_store.lines_to_send(self.pool, d["app"], position, self.batch)
             if not rows:
                 await asyncio.sleep(POLL_S)
                 continue
             try:
-                await self.senders.send(url, d["token"], frames(d["token"], rows), len(rows))
+                await self.senders.send(url, token, frames(token, rows), len(rows))
             except DrainError as e:
                 backoff = min(MAX_BACKOFF_S, max(1.0, backoff * 2))
-                log.warning("drain %s of %s: %s; trying again in %.0f s", d["token"], d["app"], e, backoff)
+                log.warning("drain %s of %s: %s; trying again in %.0f s", token, d["app"], e, backoff)
                 await drain_store.mark_failed(self.pool, drain_id, str(e))
                 await asyncio.sleep(backoff)
                 continue
             backoff = 0.0
-            await drain_store.mark_sent(self.pool, drain_id, rows[-1]["id"])
+            position = rows[-1]["id"]
+            await drain_store.mark_sent(self.pool, drain_id, position)

@@ -71,10 +71,7 @@ def _formation(value, notes: list[str]) -> dict[str, int]:
                            f"got {_kind(value)}")
     result: dict[str, int] = {}
     for process, entry in value.items():
-        where = f"formation.{process}"
-        if not _PROCESS_NAME.match(process):
-            raise AppJsonError(f"app.json: {where}: invalid process type name {process!r} "
-                               "(use letters, digits, '_' and '-')")
+        where = _process_key("formation", process)
         if not isinstance(entry, dict):
             raise AppJsonError(f"app.json: {where} must be an object like {{\"quantity\": 1}}, got {_kind(entry)}")
         if "quantity" in entry:
@@ -90,6 +87,15 @@ def _formation(value, notes: list[str]) -> dict[str, int]:
     return result
 
 
+def _process_key(section: str, process: str) -> str:
+    """Where a process type's entry is (`healthchecks.web`), once its name is checked."""
+    where = f"{section}.{process}"
+    if not _PROCESS_NAME.match(process):
+        raise AppJsonError(f"app.json: {where}: invalid process type name {process!r} "
+                           "(use letters, digits, '_' and '-')")
+    return where
+
+
 def _healthchecks(value, notes: list[str]) -> dict[str, list[dict]]:
     if value is None:
         return {}
@@ -98,10 +104,7 @@ def _healthchecks(value, notes: list[str]) -> dict[str, list[dict]]:
                            f"got {_kind(value)}")
     result: dict[str, list[dict]] = {}
     for process, checks in value.items():
-        where = f"healthchecks.{process}"
-        if not _PROCESS_NAME.match(process):
-            raise AppJsonError(f"app.json: {where}: invalid process type name {process!r} "
-                               "(use letters, digits, '_' and '-')")
+        where = _process_key("healthchecks", process)
         if not isinstance(checks, list):
             raise AppJsonError(f"app.json: {where} must be a list of checks, got {_kind(checks)}")
         result[process] = [_check(f"{where}[{i}]", check, notes) for i, check in enumerate(checks)]

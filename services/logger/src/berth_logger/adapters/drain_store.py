@@ -62,8 +62,8 @@ async def delete_app_drains(conn: asyncpg.Connection, app: str) -> None:
     await conn.execute(DELETE_APP_DRAINS, app)
 
 
-async def lines_to_send(pool: asyncpg.Pool, d: asyncpg.Record, limit: int) -> list[asyncpg.Record]:
-    return await pool.fetch(LINES_TO_SEND, d["app"], d["sent_up_to"], list(DRAINED_SOURCES), limit)
+async def lines_to_send(pool: asyncpg.Pool, app: str, after_id: int, limit: int) -> list[asyncpg.Record]:
+    return await pool.fetch(LINES_TO_SEND, app, after_id, list(DRAINED_SOURCES), limit)
 
 
 async def mark_sent(pool: asyncpg.Pool, drain_id, up_to: int) -> None:
